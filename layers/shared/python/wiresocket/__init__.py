@@ -1,0 +1,1 @@
+"""WireSocket security plane shared package (the Lambda layer)."""

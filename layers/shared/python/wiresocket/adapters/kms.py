@@ -1,0 +1,74 @@
+"""KMS implementation of the ``KeyWrapper`` port (envelope encryption of tenant keys, SPEC §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wiresocket.adapters.errors import error_code
+from wiresocket.domain.errors import DependencyUnavailable, IntegrityError
+from wiresocket.ports import DataKey
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
+# A wrong EncryptionContext or a tampered blob: the request is refused for integrity, retrying cannot help.
+_INTEGRITY_CODES = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
+
+
+class KmsKeyWrapper:
+    """Data keys from KMS ``GenerateDataKey``; unwrap with ``Decrypt``; re-wrap with ``ReEncrypt``.
+
+    Every call carries the ``{tenantId, kid}`` EncryptionContext, so a data key of one tenant's key cannot
+    be unwrapped as another's (KMS binds the context cryptographically).
+    """
+
+    def __init__(self, client: KMSClient, master_key: str) -> None:
+        self._client = client
+        self._master_key = master_key
+
+    def _call_failed(self, exc: Exception) -> Exception:
+        code = error_code(exc)
+        if code in _INTEGRITY_CODES:
+            return IntegrityError(f"KMS refused the wrapped key ({code})")
+        return DependencyUnavailable(f"KMS unavailable ({type(exc).__name__} {code})")
+
+    def generate_data_key(self, context: Mapping[str, str]) -> DataKey:
+        """A fresh AES-256 data key under the current master key."""
+        try:
+            out = self._client.generate_data_key(
+                KeyId=self._master_key, KeySpec="AES_256", EncryptionContext=dict(context)
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._call_failed(exc) from exc
+        return DataKey(plaintext=out["Plaintext"], wrapped=out["CiphertextBlob"], master_key_id=out["KeyId"])
+
+    def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:
+        """Decrypt a wrapped data key; the context must be the one it was wrapped with."""
+        try:
+            out = self._client.decrypt(CiphertextBlob=wrapped, EncryptionContext=dict(context))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._call_failed(exc) from exc
+        return out["Plaintext"]
+
+    def rewrap(self, wrapped: bytes, context: Mapping[str, str], target_master_key: str) -> tuple[bytes, str]:
+        """Re-encrypt a wrapped data key under ``target_master_key`` without exposing it to the caller."""
+        try:
+            out = self._client.re_encrypt(
+                CiphertextBlob=wrapped,
+                SourceEncryptionContext=dict(context),
+                DestinationKeyId=target_master_key,
+                DestinationEncryptionContext=dict(context),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._call_failed(exc) from exc
+        return out["CiphertextBlob"], out["KeyId"]
+
+    def resolve(self, master_key: str) -> str:
+        """The ARN of the key that ``master_key`` names now (aliases resolved)."""
+        try:
+            return self._client.describe_key(KeyId=master_key)["KeyMetadata"]["Arn"]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._call_failed(exc) from exc

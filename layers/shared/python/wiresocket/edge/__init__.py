@@ -1,0 +1,1 @@
+"""Event → request model, and domain error → response, once per surface."""

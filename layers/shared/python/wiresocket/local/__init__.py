@@ -1,0 +1,4 @@
+"""The local stack: embedded moto, resources from the shared definitions, HTTP and WebSocket gateways.
+
+Never imported by handlers.
+"""

@@ -1,0 +1,129 @@
+"""One source of truth for names shared by the functions, the local stack, the CDK app and the tests.
+
+Table names, index names, environment variable names, event names and scopes are defined here once.
+Nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+# --- Events -------------------------------------------------------------------------------------------------
+
+AUDIT_BUS_NAME: Final = "wiresocket-audit"
+AUDIT_SOURCE: Final = "wiresocket.security"
+
+# --- Scopes and audiences (SPEC §2, §4) -------------------------------------------------------------------------
+
+SCOPE_API: Final = "WireSocket.API"
+SCOPE_ADMIN: Final = "WireSocket.Admin"
+SCOPE_READ: Final = "WireSocket.Read"
+SCOPE_PLATFORM: Final = "WireSocket.Platform"
+SCOPE_OFFLINE: Final = "offline_access"
+AUDIENCE_API: Final = "WireSocket.API"
+AUDIENCE_DASHBOARD: Final = "WireSocket.Dashboard"
+
+# --- License regions (SPEC §9) -------------------------------------------------------------------------------
+
+LICENSE_REGIONS: Final[tuple[str, ...]] = (
+    "aws-ap-northeast-1",
+    "aws-ap-south-1",
+    "aws-eu-west-1",
+    "aws-us-east-1",
+    "aws-us-east-2",
+    "aws-us-west-2",
+)
+
+
+def aws_region_of(license_region: str) -> str:
+    """Map a license region code (``aws-eu-west-1``) to its AWS region name (``eu-west-1``)."""
+    if license_region not in LICENSE_REGIONS:
+        raise ValueError(f"unknown license region: {license_region!r}")
+    return license_region.removeprefix("aws-")
+
+
+# --- Environment variable names (read only by config.py) --------------------------------------------------
+
+ENV_DIRECTORY_TABLE: Final = "WIRESOCKET_DIRECTORY_TABLE"
+ENV_MASTER_KEY_ID: Final = "WIRESOCKET_MASTER_KEY_ID"
+ENV_AUDIT_BUS: Final = "WIRESOCKET_AUDIT_BUS"
+ENV_REGION: Final = "WIRESOCKET_REGION"
+ENV_PRIMARY_REGION: Final = "WIRESOCKET_PRIMARY_REGION"
+ENV_AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"  # honoured by boto3 itself; set only by the local stack
+ENV_JWKS_MAX_AGE: Final = "WIRESOCKET_JWKS_MAX_AGE_SECONDS"
+ENV_KEY_CACHE_TTL: Final = "WIRESOCKET_KEY_CACHE_TTL_SECONDS"
+ENV_KEY_GRACE: Final = "WIRESOCKET_KEY_GRACE_SECONDS"
+ENV_ISSUER_BASE: Final = "WIRESOCKET_ISSUER_BASE"
+ENV_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
+ENV_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
+
+# --- DynamoDB tables -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A global secondary index: name, key attributes (all strings) and projection (ALL)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table as every consumer (pynamodb models, local stack, CDK) must create it.
+
+    All key attributes are strings (``S``). Billing is on-demand everywhere.
+    """
+
+    logical_name: str
+    default_name: str
+    partition_key: str
+    sort_key: str | None
+    indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+    ttl_attribute: str | None = None
+    stream: bool = False
+
+    def key_attributes(self) -> list[str]:
+        """Every attribute used by the table's or an index's key, each once, in a stable order."""
+        names = [self.partition_key, *([self.sort_key] if self.sort_key else [])]
+        for index in self.indexes:
+            names.extend(n for n in (index.partition_key, index.sort_key) if n)
+        return list(dict.fromkeys(names))
+
+
+# The directory: tenants, signing keys (encrypted), locks, the audit outbox, settings. Single-table design so
+# a tenant's status and its keys come back in one Query, and a change plus its audit events fit in one
+# transaction. A global table in production, written only in the primary region (SPEC §1).
+DIRECTORY_TABLE: Final = TableSpec(
+    logical_name="Directory",
+    default_name="wiresocket-directory",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(
+        # Sparse: only audit events not yet put on the bus carry `outbox_pending`.
+        IndexSpec(name="outbox-pending", partition_key="outbox_pending", sort_key="outbox_order"),
+        # Generic lookup index (client_id -> app, username -> user, all audit events by time, ...).
+        IndexSpec(name="gsi1", partition_key="gsi1pk", sort_key="gsi1sk"),
+    ),
+    ttl_attribute="expires_at_ttl",
+    stream=True,
+)
+
+ALL_GLOBAL_TABLES: Final[tuple[TableSpec, ...]] = (DIRECTORY_TABLE,)
+
+# --- Control-plane HTTP routes (REST API, SPEC §1) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One REST API method: HTTP method, API Gateway resource path template, and the function behind it."""
+
+    method: str
+    resource: str
+    function: str
+
+
+CONTROL_PLANE_ROUTES: Final[tuple[Route, ...]] = (Route("GET", "/{tenantId}/.well-known/jwks", "jwks"),)
+"""Every control-plane route. The CDK REST API and the local HTTP gateway are both built from this table."""

@@ -1,0 +1,1 @@
+"""Use cases over ports. Services never import boto3 or read the environment."""

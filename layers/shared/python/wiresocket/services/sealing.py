@@ -1,0 +1,130 @@
+"""Envelope encryption of tenant private keys (SPEC §5), and the warm cache of unsealed keys.
+
+Per key: a fresh 256-bit data key from KMS ``GenerateDataKey`` (EncryptionContext ``{tenantId, kid}``),
+AES-256-GCM over the DER PKCS#8 private key with the same binding as AAD. Only the wrapped data key, the
+nonce, the ciphertext and the master-key version tag are stored. Loading an RSA private key costs ~45 ms and
+unwrapping costs a KMS call, so a warm container keeps loaded keys for a bounded time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from wiresocket.domain.errors import IntegrityError, KeyUnavailable
+from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey, aad, encryption_context
+from wiresocket.ports import Clock, KeyWrapper
+
+RSA_BITS = 2048
+RSA_PUBLIC_EXPONENT = 65537
+
+
+def _b64url_uint(value: int) -> str:
+    import base64
+
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def seal(private_der: bytes, tenant_id: str, kid: str, wrapper: KeyWrapper) -> EncryptedPrivateKey:
+    """Encrypt a DER PKCS#8 private key under a fresh data key bound to ``{tenantId, kid}``."""
+    data_key = wrapper.generate_data_key(encryption_context(tenant_id, kid))
+    nonce = os.urandom(12)
+    ciphertext = AESGCM(data_key.plaintext).encrypt(nonce, private_der, aad(tenant_id, kid))
+    return EncryptedPrivateKey(
+        wrapped_data_key=data_key.wrapped,
+        nonce=nonce,
+        ciphertext=ciphertext,
+        master_key_id=data_key.master_key_id,
+    )
+
+
+def unseal(key: SigningKey, wrapper: KeyWrapper) -> rsa.RSAPrivateKey:
+    """Decrypt and load ``key``'s private key. Raises ``IntegrityError`` on any binding mismatch."""
+    if key.sealed is None:
+        raise KeyUnavailable(f"key {key.kid} holds no private material (state {key.state})")
+    data_key = wrapper.unwrap(key.sealed.wrapped_data_key, encryption_context(key.tenant_id, key.kid))
+    try:
+        der = AESGCM(data_key).decrypt(key.sealed.nonce, key.sealed.ciphertext, aad(key.tenant_id, key.kid))
+    except InvalidTag as exc:
+        raise IntegrityError("private key ciphertext failed authentication") from exc
+    private = serialization.load_der_private_key(der, password=None)
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise IntegrityError("sealed key is not an RSA private key")
+    return private
+
+
+def generate_signing_key(tenant_id: str, kid: str, state: KeyState, now: int, wrapper: KeyWrapper) -> SigningKey:
+    """A fresh RSA-2048 key for ``tenant_id``, sealed; the plaintext never leaves this function."""
+    private = rsa.generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=RSA_BITS)
+    der = private.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    numbers = private.public_key().public_numbers()
+    return SigningKey(
+        tenant_id=tenant_id,
+        kid=kid,
+        state=state,
+        created_at=now,
+        public_n=_b64url_uint(numbers.n),
+        public_e=_b64url_uint(numbers.e),
+        sealed=seal(der, tenant_id, kid, wrapper),
+        activated_at=now if state is KeyState.ACTIVE else None,
+    )
+
+
+@dataclass
+class _Entry:
+    private_key: rsa.RSAPrivateKey
+    loaded_at: float
+
+
+class UnsealedKeyCache:
+    """Loaded private keys of a warm container, keyed by (tenant, kid, master-key tag), for ≤ ``ttl``.
+
+    The caller always passes the key record it just read (so key *state* is re-checked on every use); this
+    cache only saves the KMS call and the key load. Bounded in size (LRU) and in time.
+    """
+
+    def __init__(self, wrapper: KeyWrapper, clock: Clock, ttl_seconds: float = 300, max_entries: int = 256):
+        self._wrapper = wrapper
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def private_key(self, key: SigningKey) -> rsa.RSAPrivateKey:
+        """The loaded private key for ``key`` (which must still hold sealed material)."""
+        if key.sealed is None:
+            raise KeyUnavailable(f"key {key.kid} holds no private material (state {key.state})")
+        cache_key = (key.tenant_id, key.kid, key.sealed.master_key_id)
+        now = self._clock.now()
+        with self._lock:
+            entry = self._entries.get(cache_key)
+            if entry is not None and now - entry.loaded_at < self._ttl:
+                self._entries.move_to_end(cache_key)
+                return entry.private_key
+        private = unseal(key, self._wrapper)
+        with self._lock:
+            self._entries[cache_key] = _Entry(private, now)
+            self._entries.move_to_end(cache_key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return private
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop every cached key of ``tenant_id`` (after a revocation in this container)."""
+        with self._lock:
+            for cache_key in [k for k in self._entries if k[0] == tenant_id]:
+                del self._entries[cache_key]
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,214 @@
+"""In-memory implementations of the ports, with the same semantics as the AWS adapters (conditions,
+atomicity, context binding), for unit tests and benchmarks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from wiresocket.domain.audit import AuditEvent
+from wiresocket.domain.errors import Conflict, DependencyUnavailable, IntegrityError, LeaseLost
+from wiresocket.domain.keys import SigningKey
+from wiresocket.domain.tenants import Tenant
+from wiresocket.ports import (
+    CheckLease,
+    DataKey,
+    Lease,
+    PutKey,
+    PutTenant,
+    RecordAudit,
+    ReplaceKey,
+    ReplaceTenant,
+    Write,
+)
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class FakeKeyWrapper:
+    """A KMS stand-in: AES-GCM under per-master-key secrets, with the context bound as AAD (as KMS does)."""
+
+    def __init__(self, current: str = "arn:fake:kms:key/one") -> None:
+        self.current = current
+        self._secrets: dict[str, bytes] = {}
+        self.calls = 0
+        self.fail = False
+
+    def _secret(self, key_id: str) -> bytes:
+        return self._secrets.setdefault(key_id, hashlib.sha256(key_id.encode()).digest())
+
+    @staticmethod
+    def _aad(context: Mapping[str, str]) -> bytes:
+        return json.dumps(dict(context), sort_keys=True).encode()
+
+    def _check(self) -> None:
+        self.calls += 1
+        if self.fail:
+            raise DependencyUnavailable("fake KMS down")
+
+    def _wrap(self, key_id: str, plaintext: bytes, context: Mapping[str, str]) -> bytes:
+        nonce = os.urandom(12)
+        body = AESGCM(self._secret(key_id)).encrypt(nonce, plaintext, self._aad(context))
+        return key_id.encode() + b"|" + nonce + body
+
+    def generate_data_key(self, context: Mapping[str, str]) -> DataKey:
+        self._check()
+        plaintext = os.urandom(32)
+        return DataKey(plaintext, self._wrap(self.current, plaintext, context), self.current)
+
+    def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:
+        self._check()
+        key_id, _, rest = wrapped.partition(b"|")
+        try:
+            return AESGCM(self._secret(key_id.decode())).decrypt(rest[:12], rest[12:], self._aad(context))
+        except InvalidTag as exc:
+            raise IntegrityError("fake KMS: context mismatch") from exc
+
+    def rewrap(self, wrapped: bytes, context: Mapping[str, str], target_master_key: str) -> tuple[bytes, str]:
+        plaintext = self.unwrap(wrapped, context)
+        return self._wrap(target_master_key, plaintext, context), target_master_key
+
+    def resolve(self, master_key: str) -> str:
+        return master_key
+
+
+class MemoryStore:
+    """Directory + lock store + outbox over dicts, one lock for atomic commits."""
+
+    def __init__(self) -> None:
+        self.tenants: dict[str, Tenant] = {}
+        self.keys: dict[tuple[str, str], SigningKey] = {}
+        self.locks: dict[str, tuple[str | None, float, int]] = {}
+        self.events: dict[str, AuditEvent] = {}
+        self.published: dict[str, float] = {}
+        self.commits = 0
+        self.fail = False
+        self._mutex = threading.RLock()
+
+    # Directory
+    def tenant_with_keys(self, tenant_id: str) -> tuple[Tenant | None, list[SigningKey]]:
+        self._check()
+        with self._mutex:
+            return self.tenants.get(tenant_id), [k for (t, _), k in self.keys.items() if t == tenant_id]
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        self._check()
+        return self.tenants.get(tenant_id)
+
+    def all_keys(self) -> Iterator[SigningKey]:
+        self._check()
+        with self._mutex:
+            snapshot = list(self.keys.values())
+        yield from snapshot
+
+    def _check(self) -> None:
+        if self.fail:
+            raise DependencyUnavailable("fake directory down")
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        self._check()
+        with self._mutex:
+            for write in writes:  # all conditions first: nothing is applied unless all hold
+                self._condition(write)
+            for write in writes:
+                self._apply(write)
+            self.commits += 1
+
+    def _condition(self, write: Write) -> None:
+        if isinstance(write, CheckLease):
+            owner, _, fence = self.locks.get(write.lease.name, (None, 0.0, 0))
+            if owner != write.lease.owner or fence != write.lease.fence:
+                raise LeaseLost("lease lost")
+        elif isinstance(write, PutTenant) and write.tenant.tenant_id in self.tenants:
+            raise Conflict("tenant exists")
+        elif isinstance(write, ReplaceTenant):
+            current = self.tenants.get(write.tenant.tenant_id)
+            if current is None or current.status != write.expected_status:
+                raise Conflict("tenant changed")
+        elif isinstance(write, PutKey) and (write.key.tenant_id, write.key.kid) in self.keys:
+            raise Conflict("key exists")
+        elif isinstance(write, ReplaceKey):
+            stored = self.keys.get((write.key.tenant_id, write.key.kid))
+            if stored is None or stored.state != write.expected_state:
+                raise Conflict("key changed")
+            if write.expected_master_key_id is not None and (
+                stored.sealed is None or stored.sealed.master_key_id != write.expected_master_key_id
+            ):
+                raise Conflict("key re-wrapped")
+        elif isinstance(write, RecordAudit) and write.event.event_id in self.events:
+            raise Conflict("event exists")
+
+    def _apply(self, write: Write) -> None:
+        if isinstance(write, PutTenant | ReplaceTenant):
+            self.tenants[write.tenant.tenant_id] = write.tenant
+        elif isinstance(write, PutKey | ReplaceKey):
+            self.keys[(write.key.tenant_id, write.key.kid)] = write.key
+        elif isinstance(write, RecordAudit):
+            self.events[write.event.event_id] = write.event
+
+    # LockStore
+    def try_acquire(self, name: str, owner: str, lease_seconds: float, now: float) -> Lease | None:
+        self._check()
+        with self._mutex:
+            holder, expires, fence = self.locks.get(name, (None, 0.0, 0))
+            if holder is not None and expires >= now:
+                return None
+            self.locks[name] = (owner, now + lease_seconds, fence + 1)
+            return Lease(name, owner, now + lease_seconds, fence + 1)
+
+    def release(self, lease: Lease) -> bool:
+        with self._mutex:
+            holder, _, fence = self.locks.get(lease.name, (None, 0.0, 0))
+            if holder != lease.owner or fence != lease.fence:
+                return False
+            self.locks[lease.name] = (None, 0.0, fence)
+            return True
+
+    # Outbox
+    def pending(self, limit: int) -> list[AuditEvent]:
+        self._check()
+        with self._mutex:
+            waiting = [e for i, e in self.events.items() if i not in self.published]
+        return sorted(waiting, key=lambda e: (e.occurred_at, e.event_id))[:limit]
+
+    def mark_published(self, events: Sequence[AuditEvent], now: float) -> None:
+        with self._mutex:
+            for event in events:
+                self.published.setdefault(event.event_id, now)
+
+
+class MemoryBus:
+    """An event bus that records what it accepted; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.received: list[AuditEvent] = []
+        self.down = False
+
+    def put(self, events: Sequence[AuditEvent]) -> set[str]:
+        if self.down:
+            raise DependencyUnavailable("fake bus down")
+        self.received.extend(events)
+        return set()
+
+
+def without_secret(key: SigningKey) -> SigningKey:
+    """``key`` with its sealed material dropped (for comparisons)."""
+    return replace(key, sealed=None)
