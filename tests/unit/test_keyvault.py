@@ -30,11 +30,11 @@ class World:
     clock: FakeClock
     vault: KeyVault
 
-    def keys(self, tenant_id: str = TENANT) -> list[SigningKey]:
+    def key_list(self, tenant_id: str = TENANT) -> list[SigningKey]:
         return self.store.tenant_with_keys(tenant_id)[1]
 
     def in_state(self, state: KeyState, tenant_id: str = TENANT) -> list[SigningKey]:
-        return [k for k in self.keys(tenant_id) if k.state is state]
+        return [k for k in self.key_list(tenant_id) if k.state is state]
 
 
 def make_world(min_age: int = 0, grace: int = 3600, status: TenantStatus = TenantStatus.ACTIVE) -> World:
@@ -64,7 +64,7 @@ def test_first_keys_are_one_active_and_one_next_each_with_an_audit_event() -> No
     # And a second call is refused without changing anything
     with pytest.raises(Conflict):
         w.vault.create_initial_keys(TENANT, SYSTEM_ACTOR)
-    assert len(w.keys()) == 2
+    assert len(w.key_list()) == 2
 
 
 def test_unknown_or_malformed_tenant_is_refused() -> None:
@@ -79,11 +79,11 @@ def test_rotation_refused_while_next_key_is_younger_than_a_jwks_cache_lifetime()
     # Given fresh keys and a 300 s minimum publication time
     w = make_world(min_age=300)
     w.vault.create_initial_keys(TENANT, SYSTEM_ACTOR)
-    before = w.keys()
+    before = w.key_list()
     # When rotating at once / Then it is refused and nothing changes
     with pytest.raises(Conflict):
         w.vault.rotate(TENANT, SYSTEM_ACTOR)
-    assert w.keys() == before
+    assert w.key_list() == before
     # When the next key has been published long enough / Then rotation works
     w.clock.advance(300)
     rotation = w.vault.rotate(TENANT, SYSTEM_ACTOR)
@@ -125,12 +125,12 @@ def test_emergency_revoke_revokes_every_live_key_and_installs_a_fresh_pair() -> 
     w = make_world()
     w.vault.create_initial_keys(TENANT, SYSTEM_ACTOR)
     w.vault.rotate(TENANT, SYSTEM_ACTOR)
-    live_before = {k.kid for k in w.keys()}
+    live_before = {k.kid for k in w.key_list()}
     # When its keys are revoked
     revocation = w.vault.revoke_all(TENANT, SYSTEM_ACTOR)
     # Then every previously live key is revoked with no private material left, and a fresh pair exists
     assert set(revocation.revoked_kids) == live_before
-    for key in w.keys():
+    for key in w.key_list():
         if key.kid in live_before:
             assert key.state is KeyState.REVOKED and key.sealed is None
     assert w.in_state(KeyState.ACTIVE)[0].kid == revocation.active_kid
@@ -138,7 +138,7 @@ def test_emergency_revoke_revokes_every_live_key_and_installs_a_fresh_pair() -> 
     revoked_events = [e for e in w.store.events.values() if e.detail_type is DetailType.SIGNING_KEY_REVOKED]
     assert len(revoked_events) == 1 and set(revoked_events[0].data["revokedKids"]) == live_before
     # And the other tenant is untouched
-    assert w.keys(OTHER) == []
+    assert w.key_list(OTHER) == []
 
 
 def test_revoking_a_pending_tenant_is_refused() -> None:
@@ -205,7 +205,7 @@ def test_twenty_concurrent_rotations_leave_one_active_one_next_and_lose_no_key()
     for t in threads:
         t.join()
     # Then exactly one active and one next key remain, every success retired a distinct key, none lost
-    keys = w.keys()
+    keys = w.key_list()
     assert len(w.in_state(KeyState.ACTIVE)) == 1 and len(w.in_state(KeyState.NEXT)) == 1
     assert len(successes) + len(failures) == 24 and len(successes) >= 1
     assert sorted(k.kid for k in w.in_state(KeyState.RETIRING)) == sorted(successes)
@@ -221,7 +221,7 @@ def test_rewrap_interrupted_after_k_keys_is_finished_by_a_second_run() -> None:
     w.store.commit([PutTenant(Tenant(tenants[2], "t", TenantStatus.ACTIVE, 0, 0))])
     for tid in tenants:
         w.vault.create_initial_keys(tid, SYSTEM_ACTOR)
-    total = sum(len(w.keys(t)) for t in tenants)
+    total = sum(len(w.key_list(t)) for t in tenants)
 
     class Crash(Exception):
         pass
@@ -239,7 +239,7 @@ def test_rewrap_interrupted_after_k_keys_is_finished_by_a_second_run() -> None:
     # When the re-wrap crashes after 2 keys
     with pytest.raises(Crash):
         w.vault.rewrap_all("arn:fake:kms:key/two", SYSTEM_ACTOR)
-    tags = [k.sealed.master_key_id for t in tenants for k in w.keys(t) if k.sealed]
+    tags = [k.sealed.master_key_id for t in tenants for k in w.key_list(t) if k.sealed]
     assert tags.count("arn:fake:kms:key/two") == 2
     # And a second run (the lock was freed by the crashed run's exit) finishes the job
     w.wrapper.rewrap = original  # type: ignore[method-assign]
@@ -247,7 +247,7 @@ def test_rewrap_interrupted_after_k_keys_is_finished_by_a_second_run() -> None:
     # Then every key is under the new master key, and still unseals and signs
     assert report.rewrapped == total - 2 and report.already_current == 2
     for tid in tenants:
-        for key in w.keys(tid):
+        for key in w.key_list(tid):
             assert key.sealed is not None and key.sealed.master_key_id == "arn:fake:kms:key/two"
             token = jwt.encode({"sub": "x"}, unseal(key, w.wrapper), algorithm="RS256")
             assert jwt.decode(token, unseal(key, w.wrapper).public_key(), algorithms=["RS256"]) == {"sub": "x"}
