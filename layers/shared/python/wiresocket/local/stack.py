@@ -1,0 +1,299 @@
+"""``wiresocket local``: the whole control plane on this machine, in one process, on moto (SPEC §10).
+
+Order matters and is the point of this module:
+
+1. start moto and point this process's AWS configuration at it (fake credentials, fixed region), so nothing
+   started later can reach a real AWS account;
+2. bind the HTTP gateway, to learn its real port before any handler reads its settings (the issuer is
+   ``http://127.0.0.1:<port>``);
+3. set every settings variable of every function (``config.FUNCTION_SETTINGS``) from the created resources,
+   and check that each function's settings model parses, so a misconfiguration fails here, not on the first
+   request;
+4. create the resources from the same definitions as the CDK app, seed the demo data, start serving;
+5. only when the gateway answers HTTP, write ``<state-dir>/local.json`` — tools and tests wait for that file,
+   so its existence means "ready".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TextIO
+from urllib.parse import urlsplit
+
+import boto3
+
+from wiresocket import names
+from wiresocket.config import FUNCTION_SETTINGS
+from wiresocket.local.gateway import LocalHttpGateway
+from wiresocket.local.handlers import LocalFunctions
+from wiresocket.local.moto_server import LOCAL_REGION, MotoServer, apply_aws_environment, aws_environment
+from wiresocket.local.resources import GlobalResources, create_global_resources
+
+if TYPE_CHECKING:
+    from wiresocket.local.gateway import Invoke
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE_NAME: Final = "local.json"
+SEEDED_KEYS: Final = ("operator", "dashboard_client", "demo")
+"""Keys of ``local.json`` whose values come from the seeder (SPEC §10)."""
+BACKGROUND_INTERVAL_SECONDS: Final = 2.0
+READY_TIMEOUT_SECONDS: Final = 10.0
+
+Seeder = Callable[[str, dict[str, str]], Mapping[str, object]]
+"""``seed(endpoint_url, settings) -> {"operator": ..., "dashboard_client": ..., "demo": ...}``."""
+
+
+class LocalStackError(RuntimeError):
+    """The local stack could not be started."""
+
+
+@dataclass(frozen=True)
+class LocalStackOptions:
+    """The ``wiresocket local`` flags."""
+
+    http_port: int = 8080
+    ws_port: int = 8081
+    state_dir: Path = Path(".wiresocket")
+    moto_port: int = 0
+    host: str = "127.0.0.1"
+
+
+def _real_seeder(endpoint_url: str, settings: dict[str, str]) -> Mapping[str, object]:
+    # Imported here: the seeding module is optional for everything but actually running the stack.
+    from wiresocket.local.seed import seed
+
+    return seed(endpoint_url, settings)
+
+
+def settings_environment(resources: GlobalResources, *, region: str, issuer_base: str) -> dict[str, str]:
+    """The settings variables of the functions, valued for the local stack (created resources, issuer).
+
+    Variables the stack has no value for keep their model default; a new *required* variable of a
+    ``FUNCTION_SETTINGS`` model without a value here is an error, so adding a setting cannot silently break
+    only the local stack.
+    """
+    known = {
+        names.ENV_REGION: region,
+        names.ENV_PRIMARY_REGION: region,
+        names.ENV_DIRECTORY_TABLE: resources.directory_table,
+        # The alias, as in AWS: rotating the master key re-points it and re-wraps (docs/keys.md).
+        names.ENV_MASTER_KEY_ID: resources.master_key_alias,
+        names.ENV_AUDIT_BUS: resources.audit_bus,
+        names.ENV_ISSUER_BASE: issuer_base,
+    }
+    env = dict(known)  # all of them: the seeder and shared wiring read settings models beyond FUNCTION_SETTINGS
+    for function, model in FUNCTION_SETTINGS.items():
+        try:
+            model.from_env(env)
+        except ValueError as exc:
+            raise LocalStackError(f"settings of function {function!r} do not parse locally: {exc}") from exc
+    return env
+
+
+def write_state_file(state_dir: Path, state: Mapping[str, object]) -> Path:
+    """Write ``local.json`` atomically (temp file + rename) with mode 0600: it holds the demo credentials."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ignore = state_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Written by `wiresocket local`: local secrets, never commit.\n*\n")
+    target = state_dir / STATE_FILE_NAME
+    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".local-", suffix=".json.tmp")  # created 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(state, out, indent=2, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def wait_until_answering(url: str, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Block until ``url`` answers any HTTP response (a 403 is an answer), or raise ``LocalStackError``."""
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=2)
+        try:
+            connection.request("GET", "/")
+            connection.getresponse().read()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise LocalStackError(f"{url} did not answer within {timeout:.0f}s") from exc
+            time.sleep(0.05)
+        finally:
+            connection.close()
+
+
+class LocalStack:
+    """Starts and stops moto, the resources, the seed data and the gateways, in the order SPEC §10 needs."""
+
+    def __init__(
+        self,
+        options: LocalStackOptions,
+        *,
+        seeder: Seeder | None = None,
+        invoke: Invoke | None = None,
+        routes: Iterable[names.Route] = names.CONTROL_PLANE_ROUTES,
+        region: str = LOCAL_REGION,
+    ) -> None:
+        self.options = options
+        self._seeder = seeder or _real_seeder
+        self._invoke = invoke or LocalFunctions(region=region).invoke
+        self._routes = tuple(routes)
+        self._region = region
+        self._moto: MotoServer | None = None
+        self._gateway: LocalHttpGateway | None = None
+        self._stop_background = threading.Event()
+        self._background: threading.Thread | None = None
+        self.state: dict[str, object] = {}
+
+    @property
+    def state_file(self) -> Path:
+        """Where ``local.json`` is written."""
+        return self.options.state_dir / STATE_FILE_NAME
+
+    def start(self) -> dict[str, object]:
+        """Start everything, write ``local.json`` once the gateway answers, and return its content.
+
+        On failure everything already started is stopped again before the error propagates.
+        """
+        # A file left by an earlier run would announce a stack that is not ready (or not running).
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file.unlink()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, object]:
+        opts = self.options
+        self._moto = MotoServer(opts.moto_port, host=opts.host, region=self._region)
+        endpoint_url = self._moto.start()
+        apply_aws_environment(os.environ, aws_environment(self._region, endpoint_url))
+
+        self._gateway = LocalHttpGateway(self._invoke, routes=self._routes, host=opts.host, port=opts.http_port)
+        control_plane_url = self._gateway.bind()
+
+        session = boto3.session.Session(region_name=self._region)
+        resources = create_global_resources(
+            session.client("dynamodb", endpoint_url=endpoint_url),
+            session.client("kms", endpoint_url=endpoint_url),
+            session.client("events", endpoint_url=endpoint_url),
+        )
+        settings = settings_environment(resources, region=self._region, issuer_base=control_plane_url)
+        os.environ.update(settings)
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # there is no X-Ray daemon locally
+
+        seeded = self._seeder(endpoint_url, dict(settings))
+        missing = [key for key in SEEDED_KEYS if key not in seeded]
+        if missing:
+            # Published as null: SPEC §10 fixes the keys of local.json even while seeding is incomplete.
+            logger.warning("the seeder returned no %s", ", ".join(missing))
+
+        self._gateway.serve()
+        wait_until_answering(control_plane_url)
+        self._start_background_tasks()
+
+        state: dict[str, object] = {
+            "control_plane_url": control_plane_url,
+            # Reserved for the WebSocket emulator (SPEC §10); nothing listens on this port yet.
+            "websocket_url": f"ws://{opts.host}:{opts.ws_port}",
+            **{key: seeded.get(key) for key in SEEDED_KEYS},
+            # Where the local AWS resources are, for the AWS CLI/boto3 (`--endpoint-url`) and the e2e tests.
+            "aws": {
+                "endpoint_url": endpoint_url,
+                "region": self._region,
+                "directory_table": resources.directory_table,
+                "master_key_id": resources.master_key_alias,
+                "audit_bus": resources.audit_bus,
+            },
+        }
+        write_state_file(opts.state_dir, state)
+        self.state = state
+        return state
+
+    def _start_background_tasks(self) -> None:
+        self._stop_background.clear()
+        self._background = threading.Thread(target=self._background_loop, name="wiresocket-background", daemon=True)
+        self._background.start()
+
+    def _background_loop(self) -> None:
+        while not self._stop_background.wait(BACKGROUND_INTERVAL_SECONDS):
+            try:
+                self._background_tasks()
+            except Exception:
+                logger.exception("background task failed")
+
+    def _background_tasks(self) -> None:
+        """Periodic work AWS triggers on a schedule; runs every ``BACKGROUND_INTERVAL_SECONDS``.
+
+        The outbox sweep: audit events that the inline publish missed reach the bus, as the scheduled
+        ``outbox`` function does in AWS.
+        """
+        from wiresocket import wiring
+
+        s = wiring.outbox_settings()
+        wiring.outbox_publisher(s.directory_table, s.region, s.audit_bus).publish_pending()
+
+    def stop(self) -> None:
+        """Stop the background tasks, the gateway and moto (idempotent). Files are left in place."""
+        self._stop_background.set()
+        if self._background is not None:
+            self._background.join(timeout=BACKGROUND_INTERVAL_SECONDS * 5)
+            self._background = None
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+
+def _field(section: object, key: str) -> str:
+    value = section.get(key) if isinstance(section, Mapping) else None
+    if value is None:
+        return "(not seeded)"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def print_summary(state: Mapping[str, object], state_file: Path, out: TextIO) -> None:
+    """The human summary. It prints the local demo credentials on purpose (SPEC §10), and nothing else secret."""
+    operator, dashboard, demo = state.get("operator"), state.get("dashboard_client"), state.get("demo")
+    tenant_id = _field(demo, "tenant_id")
+    lines = [
+        "WireSocket local stack is running (Ctrl-C to stop).",
+        f"  control plane    {state['control_plane_url']}",
+        f"  websocket        {state['websocket_url']}  (reserved: the WebSocket emulator is not running yet)",
+        f"  operator         {_field(operator, 'username')} / {_field(operator, 'password')}",
+        f"  dashboard client {_field(dashboard, 'client_id')} / {_field(dashboard, 'client_secret')}",
+        f"  demo tenant      {tenant_id}",
+        f"  demo app         {_field(demo, 'app_id')}",
+        f"  demo client      {_field(demo, 'client_id')} / {_field(demo, 'client_secret')}",
+        f"  allowed domains  {_field(demo, 'allowed_domains')}",
+        f"  state file       {state_file}",
+        "",
+        "Try:",
+        f"  curl -s {state['control_plane_url']}/{tenant_id}/.well-known/jwks",
+    ]
+    print("\n".join(lines), file=out, flush=True)
