@@ -1,4 +1,5 @@
-"""GET /{tenantId}/.well-known/jwks — a tenant's public signing keys (SPEC §5)."""
+"""GET /{tenantId}/.well-known/jwks — a tenant's public signing keys — and
+GET /{tenantId}/.well-known/openid-configuration — its issuer metadata (SPEC §5)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         request = parse_rest_event(event)
         if request.method != "GET":
             return method_not_allowed("GET")
-        document = wiring.jwks_service().jwks(request.path_params.get("tenantId", ""))
+        tenant_id = request.path_params.get("tenantId", "")
+        if request.resource.endswith("/openid-configuration"):
+            document = wiring.discovery_service().document(tenant_id)
+        else:
+            document = wiring.jwks_service().jwks(tenant_id)
         max_age = wiring.jwks_settings().jwks_max_age_seconds
         return json_response(200, document, {"Cache-Control": f"public, max-age={max_age}"})
     except Exception as exc:

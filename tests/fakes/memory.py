@@ -13,19 +13,36 @@ from dataclasses import replace
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from wiresocket.domain.apps import App
 from wiresocket.domain.audit import AuditEvent
+from wiresocket.domain.clients import ClientKind, ClientRef, DashboardClient
 from wiresocket.domain.errors import Conflict, DependencyUnavailable, IntegrityError, LeaseLost
 from wiresocket.domain.keys import SigningKey
+from wiresocket.domain.plans import Plan
+from wiresocket.domain.refresh import FamilyStatus, RefreshFamily, RefreshStatus, RefreshToken
 from wiresocket.domain.tenants import Tenant
+from wiresocket.domain.users import User
+from wiresocket.names import PLATFORM_TENANT_ID
 from wiresocket.ports import (
     CheckLease,
+    CheckRefreshFamilyActive,
+    ConsumeRefreshToken,
     DataKey,
     Lease,
+    PutApp,
+    PutDashboardClient,
     PutKey,
+    PutPlan,
+    PutRefreshFamily,
+    PutRefreshToken,
+    PutSecretPepper,
     PutTenant,
+    PutUser,
     RecordAudit,
+    ReplaceApp,
     ReplaceKey,
     ReplaceTenant,
+    RevokeRefreshFamily,
     Write,
 )
 
@@ -102,6 +119,64 @@ class MemoryStore:
         self.commits = 0
         self.fail = False
         self._mutex = threading.RLock()
+        # issue 3: identity entries and refresh tokens
+        self.plans: dict[str, Plan] = {}
+        self.apps: dict[tuple[str, str], App] = {}
+        self.app_names: set[tuple[str, str]] = set()
+        self.users: dict[tuple[str, str], User] = {}
+        self.usernames: dict[str, tuple[str, str]] = {}
+        self.dashboards: dict[str, DashboardClient] = {}
+        self.clients: dict[str, ClientRef] = {}
+        self.families: dict[str, RefreshFamily] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.pepper: tuple[bytes, str] | None = None
+        self.reads = 0
+
+    # IdentityDirectory reads (issue 3)
+    def client(self, client_id: str) -> ClientRef | None:
+        self._check()
+        self.reads += 1
+        return self.clients.get(client_id)
+
+    def app(self, tenant_id: str, app_id: str) -> App | None:
+        self._check()
+        self.reads += 1
+        return self.apps.get((tenant_id, app_id))
+
+    def plan(self, plan_id: str) -> Plan | None:
+        self._check()
+        self.reads += 1
+        return self.plans.get(plan_id)
+
+    def user(self, tenant_id: str, user_id: str) -> User | None:
+        self._check()
+        self.reads += 1
+        return self.users.get((tenant_id, user_id))
+
+    def user_by_username(self, username: str) -> User | None:
+        self._check()
+        self.reads += 1
+        ref = self.usernames.get(username)
+        return self.users.get(ref) if ref is not None else None
+
+    def dashboard_client(self, client_id: str) -> DashboardClient | None:
+        self._check()
+        self.reads += 1
+        return self.dashboards.get(client_id)
+
+    def refresh_token(self, token_hash: str) -> RefreshToken | None:
+        self._check()
+        self.reads += 1
+        return self.refresh_tokens.get(token_hash)
+
+    def refresh_family(self, family_id: str) -> RefreshFamily | None:
+        self._check()
+        self.reads += 1
+        return self.families.get(family_id)
+
+    def secret_pepper(self) -> tuple[bytes, str] | None:
+        self._check()
+        return self.pepper
 
     # Directory
     def tenant_with_keys(self, tenant_id: str) -> tuple[Tenant | None, list[SigningKey]]:
@@ -155,6 +230,45 @@ class MemoryStore:
                 raise Conflict("key re-wrapped")
         elif isinstance(write, RecordAudit) and write.event.event_id in self.events:
             raise Conflict("event exists")
+        else:
+            self._identity_condition(write)
+
+    def _identity_condition(self, write: Write) -> None:
+        if isinstance(write, PutPlan) and write.plan.plan_id in self.plans:
+            raise Conflict("plan exists")
+        if isinstance(write, PutApp):
+            app = write.app
+            if (
+                (app.tenant_id, app.app_id) in self.apps
+                or app.client_id in self.clients
+                or (app.tenant_id, app.name.lower()) in self.app_names
+            ):
+                raise Conflict("app, client id or app name exists")
+        elif isinstance(write, ReplaceApp):
+            stored = self.apps.get((write.app.tenant_id, write.app.app_id))
+            if stored is None or stored.credential_generation != write.expected_generation:
+                raise Conflict("app changed")
+        elif isinstance(write, PutUser):
+            if (write.user.tenant_id, write.user.user_id) in self.users or write.user.username in self.usernames:
+                raise Conflict("user or username exists")
+        elif isinstance(write, PutDashboardClient):
+            if write.client.client_id in self.dashboards or write.client.client_id in self.clients:
+                raise Conflict("client exists")
+        elif isinstance(write, PutRefreshFamily) and write.family.family_id in self.families:
+            raise Conflict("family exists")
+        elif isinstance(write, CheckRefreshFamilyActive | RevokeRefreshFamily):
+            family_id = write.family_id if isinstance(write, CheckRefreshFamilyActive) else write.family.family_id
+            family = self.families.get(family_id)
+            if family is None or family.status is not FamilyStatus.ACTIVE:
+                raise Conflict("family not active")
+        elif isinstance(write, PutRefreshToken) and write.token.token_hash in self.refresh_tokens:
+            raise Conflict("refresh token exists")
+        elif isinstance(write, ConsumeRefreshToken):
+            stored_token = self.refresh_tokens.get(write.token.token_hash)
+            if stored_token is None or stored_token.status is not RefreshStatus.ACTIVE:
+                raise Conflict("refresh token not active")
+        elif isinstance(write, PutSecretPepper) and self.pepper is not None:
+            raise Conflict("pepper exists")
 
     def _apply(self, write: Write) -> None:
         if isinstance(write, PutTenant | ReplaceTenant):
@@ -163,6 +277,27 @@ class MemoryStore:
             self.keys[(write.key.tenant_id, write.key.kid)] = write.key
         elif isinstance(write, RecordAudit):
             self.events[write.event.event_id] = write.event
+        elif isinstance(write, PutPlan):
+            self.plans[write.plan.plan_id] = write.plan
+        elif isinstance(write, PutApp | ReplaceApp):
+            app = write.app
+            self.apps[(app.tenant_id, app.app_id)] = app
+            self.clients[app.client_id] = ClientRef(app.client_id, ClientKind.APP, app.tenant_id, app.app_id)
+            self.app_names.add((app.tenant_id, app.name.lower()))
+        elif isinstance(write, PutUser):
+            self.users[(write.user.tenant_id, write.user.user_id)] = write.user
+            self.usernames[write.user.username] = (write.user.tenant_id, write.user.user_id)
+        elif isinstance(write, PutDashboardClient):
+            self.dashboards[write.client.client_id] = write.client
+            self.clients[write.client.client_id] = ClientRef(
+                write.client.client_id, ClientKind.DASHBOARD, PLATFORM_TENANT_ID
+            )
+        elif isinstance(write, PutRefreshFamily | RevokeRefreshFamily):
+            self.families[write.family.family_id] = write.family
+        elif isinstance(write, PutRefreshToken | ConsumeRefreshToken):
+            self.refresh_tokens[write.token.token_hash] = write.token
+        elif isinstance(write, PutSecretPepper):
+            self.pepper = (write.wrapped, write.master_key_id)
 
     # LockStore
     def try_acquire(self, name: str, owner: str, lease_seconds: float, now: float) -> Lease | None:

@@ -100,8 +100,26 @@ class OutboxSettings(BaseSettings):
     audit_bus: str = _env(names.ENV_AUDIT_BUS, names.AUDIT_BUS_NAME)
 
 
+@dataclass(frozen=True)
+class TokenSettings(KeyVaultSettings):
+    """The token function: token, revocation and introspection endpoints (SPEC §3, §4, §7)."""
+
+    issuer_base: str = _env(names.ENV_ISSUER_BASE, "http://127.0.0.1:8080")
+    access_token_ttl_seconds: int = _env(names.ENV_ACCESS_TOKEN_TTL, 900)
+    refresh_token_ttl_seconds: int = _env(names.ENV_REFRESH_TOKEN_TTL, 7 * 24 * 3600)
+    refresh_family_max_age_seconds: int = _env(names.ENV_REFRESH_FAMILY_MAX_AGE, 30 * 24 * 3600)
+    rate_limit_table: str = _env(names.ENV_RATE_LIMIT_TABLE, names.RATE_LIMIT_TABLE.default_name)
+
+    def __post_init__(self) -> None:
+        if not 60 <= self.access_token_ttl_seconds <= 3600:
+            raise SettingsError(f"{names.ENV_ACCESS_TOKEN_TTL} must be 60-3600 seconds")
+        if not 300 <= self.refresh_token_ttl_seconds <= self.refresh_family_max_age_seconds:
+            raise SettingsError("refresh token lifetime must be at least 300 s and at most the family's maximum age")
+
+
 FUNCTION_SETTINGS: dict[str, type[BaseSettings]] = {
     "jwks": JwksSettings,
+    "token": TokenSettings,
     "outbox": OutboxSettings,
 }
 """Function name (folder under ``functions/``) → its settings model. The CDK app sets exactly these vars."""

@@ -24,6 +24,10 @@ SCOPE_OFFLINE: Final = "offline_access"
 AUDIENCE_API: Final = "WireSocket.API"
 AUDIENCE_DASHBOARD: Final = "WireSocket.Dashboard"
 
+# The reserved platform tenant: holds the platform operators and the trusted dashboard client, with its own
+# signing keys. Signup can never create it (it is not a random UUID v4: version nibble 0).
+PLATFORM_TENANT_ID: Final = "00000000-0000-0000-0000-000000000001"
+
 # --- License regions (SPEC §9) -------------------------------------------------------------------------------
 
 LICENSE_REGIONS: Final[tuple[str, ...]] = (
@@ -55,6 +59,10 @@ ENV_JWKS_MAX_AGE: Final = "WIRESOCKET_JWKS_MAX_AGE_SECONDS"
 ENV_KEY_CACHE_TTL: Final = "WIRESOCKET_KEY_CACHE_TTL_SECONDS"
 ENV_KEY_GRACE: Final = "WIRESOCKET_KEY_GRACE_SECONDS"
 ENV_ISSUER_BASE: Final = "WIRESOCKET_ISSUER_BASE"
+ENV_ACCESS_TOKEN_TTL: Final = "WIRESOCKET_ACCESS_TOKEN_TTL_SECONDS"  # noqa: S105 - a variable name
+ENV_REFRESH_TOKEN_TTL: Final = "WIRESOCKET_REFRESH_TOKEN_TTL_SECONDS"  # noqa: S105 - a variable name
+ENV_REFRESH_FAMILY_MAX_AGE: Final = "WIRESOCKET_REFRESH_FAMILY_MAX_AGE_SECONDS"
+ENV_RATE_LIMIT_TABLE: Final = "WIRESOCKET_RATE_LIMIT_TABLE"
 ENV_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 ENV_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 
@@ -113,6 +121,19 @@ DIRECTORY_TABLE: Final = TableSpec(
 
 ALL_GLOBAL_TABLES: Final[tuple[TableSpec, ...]] = (DIRECTORY_TABLE,)
 
+# Rate-limit counters (SPEC §7): one item per (policy, hashed subject, window), atomically incremented and
+# reaped by TTL. Regional, never replicated: counters are only meaningful where the requests arrive.
+RATE_LIMIT_TABLE: Final = TableSpec(
+    logical_name="RateLimits",
+    default_name="wiresocket-rate-limits",
+    partition_key="pk",
+    sort_key=None,
+    ttl_attribute="expires_at_ttl",
+)
+
+ALL_CONTROL_TABLES: Final[tuple[TableSpec, ...]] = (RATE_LIMIT_TABLE,)
+"""Control-plane tables that are regional (primary region only), not global tables."""
+
 # --- Control-plane HTTP routes (REST API, SPEC §1) ----------------------------------------------------------
 
 
@@ -125,5 +146,11 @@ class Route:
     function: str
 
 
-CONTROL_PLANE_ROUTES: Final[tuple[Route, ...]] = (Route("GET", "/{tenantId}/.well-known/jwks", "jwks"),)
+CONTROL_PLANE_ROUTES: Final[tuple[Route, ...]] = (
+    Route("GET", "/{tenantId}/.well-known/jwks", "jwks"),
+    Route("GET", "/{tenantId}/.well-known/openid-configuration", "jwks"),
+    Route("POST", "/connect/token", "token"),
+    Route("POST", "/connect/revocation", "token"),
+    Route("POST", "/connect/introspect", "token"),
+)
 """Every control-plane route. The CDK REST API and the local HTTP gateway are both built from this table."""

@@ -10,9 +10,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from wiresocket.domain.apps import App
 from wiresocket.domain.audit import AuditEvent
+from wiresocket.domain.clients import ClientRef, DashboardClient
 from wiresocket.domain.keys import KeyState, SigningKey
+from wiresocket.domain.plans import Plan
+from wiresocket.domain.refresh import RefreshFamily, RefreshToken
 from wiresocket.domain.tenants import Tenant
+from wiresocket.domain.users import User
 
 # --- Time ---------------------------------------------------------------------------------------------------
 
@@ -116,7 +121,108 @@ class CheckLease:
     lease: Lease
 
 
-Write = PutTenant | ReplaceTenant | PutKey | ReplaceKey | RecordAudit | CheckLease
+# --- Directory writes of apps, users, plans, clients and refresh tokens (issue 3) --------------------------
+
+
+@dataclass(frozen=True)
+class PutPlan:
+    """Create a plan; fails if it exists."""
+
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class PutApp:
+    """Create an app together with its ``client_id`` registration and its per-tenant name claim; fails if
+    any of the three exists (client ids are globally unique, names unique per tenant)."""
+
+    app: App
+
+
+@dataclass(frozen=True)
+class ReplaceApp:
+    """Overwrite an app, only if it still exists with credential generation ``expected_generation``."""
+
+    app: App
+    expected_generation: int
+
+
+@dataclass(frozen=True)
+class PutUser:
+    """Create a user together with its global username registration; fails if either exists."""
+
+    user: User
+
+
+@dataclass(frozen=True)
+class PutDashboardClient:
+    """Register a trusted dashboard client (in the platform tenant) and its ``client_id``; fails if taken."""
+
+    client: DashboardClient
+
+
+@dataclass(frozen=True)
+class PutRefreshFamily:
+    """Start a refresh-token family; fails if it exists."""
+
+    family: RefreshFamily
+
+
+@dataclass(frozen=True)
+class CheckRefreshFamilyActive:
+    """Commit only if the family still exists and is ``active``."""
+
+    family_id: str
+
+
+@dataclass(frozen=True)
+class RevokeRefreshFamily:
+    """Store ``family`` (revoked), only if the stored one is still ``active``."""
+
+    family: RefreshFamily
+
+
+@dataclass(frozen=True)
+class PutRefreshToken:
+    """Store a new refresh token (by hash); fails if the hash exists."""
+
+    token: RefreshToken
+
+
+@dataclass(frozen=True)
+class ConsumeRefreshToken:
+    """Store ``token`` (used), only if the stored one is still ``active``: exactly one rotation wins."""
+
+    token: RefreshToken
+
+
+@dataclass(frozen=True)
+class PutSecretPepper:
+    """Store the wrapped client-secret hashing key; fails if one exists (first writer wins)."""
+
+    wrapped: bytes
+    master_key_id: str
+
+
+Write = (
+    PutTenant
+    | ReplaceTenant
+    | PutKey
+    | ReplaceKey
+    | RecordAudit
+    | CheckLease
+    | PutPlan
+    | PutApp
+    | ReplaceApp
+    | PutUser
+    | PutDashboardClient
+    | PutRefreshFamily
+    | CheckRefreshFamilyActive
+    | RevokeRefreshFamily
+    | PutRefreshToken
+    | ConsumeRefreshToken
+    | PutSecretPepper
+)
 
 
 class Directory(Protocol):
@@ -137,6 +243,49 @@ class Directory(Protocol):
     def commit(self, writes: Sequence[Write]) -> None:
         """Apply ``writes`` atomically. Raises ``Conflict`` (nothing applied) if any condition fails,
         ``LeaseLost`` if a ``CheckLease`` fails, ``DependencyUnavailable`` if the store is down."""
+        ...
+
+
+class IdentityDirectory(Directory, Protocol):
+    """The directory as the token service reads it: clients, apps, plans, users and refresh tokens too.
+
+    Every read is strongly consistent (current security state, SPEC §7).
+    """
+
+    def client(self, client_id: str) -> ClientRef | None:
+        """Where ``client_id`` is registered, or None."""
+        ...
+
+    def app(self, tenant_id: str, app_id: str) -> App | None:
+        """The app, or None."""
+        ...
+
+    def plan(self, plan_id: str) -> Plan | None:
+        """The plan, or None."""
+        ...
+
+    def user(self, tenant_id: str, user_id: str) -> User | None:
+        """The user, or None."""
+        ...
+
+    def user_by_username(self, username: str) -> User | None:
+        """The user registered under ``username`` (already normalised), or None."""
+        ...
+
+    def dashboard_client(self, client_id: str) -> DashboardClient | None:
+        """The trusted dashboard client with this id, or None."""
+        ...
+
+    def refresh_token(self, token_hash: str) -> RefreshToken | None:
+        """The refresh token with this hash, or None."""
+        ...
+
+    def refresh_family(self, family_id: str) -> RefreshFamily | None:
+        """The refresh-token family, or None."""
+        ...
+
+    def secret_pepper(self) -> tuple[bytes, str] | None:
+        """The wrapped client-secret hashing key and its master-key version tag, or None."""
         ...
 
 

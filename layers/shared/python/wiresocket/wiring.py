@@ -13,16 +13,24 @@ from wiresocket import config
 
 if TYPE_CHECKING:
     from botocore.config import Config
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kms import KMSClient
 
     from wiresocket.adapters.clock import SystemClock
     from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore, DynamoOutbox
     from wiresocket.adapters.kms import KmsKeyWrapper
+    from wiresocket.services.directory_entries import DirectoryEntries
+    from wiresocket.services.discovery import DiscoveryService
+    from wiresocket.services.introspection import TokenIntrospection
     from wiresocket.services.jwks import JwksService
     from wiresocket.services.keyvault import KeyVault
     from wiresocket.services.outbox import OutboxPublisher
+    from wiresocket.services.pepper import SecretPepper
+    from wiresocket.services.ratelimit import RateLimiter
     from wiresocket.services.sealing import UnsealedKeyCache
+    from wiresocket.services.token import TokenService
+    from wiresocket.services.verification import TokenVerifier
 
 
 @functools.cache
@@ -129,6 +137,7 @@ def key_vault() -> KeyVault:
 @functools.cache
 def unsealed_key_cache() -> UnsealedKeyCache:
     """Warm-container cache of loaded private keys (bounded in time and size)."""
+
     from wiresocket.services.sealing import UnsealedKeyCache
 
     s = key_vault_settings()
@@ -154,3 +163,114 @@ def jwks_service() -> JwksService:
 def outbox_settings() -> config.OutboxSettings:
     """Settings of the outbox publisher function."""
     return config.OutboxSettings.from_env()
+
+
+# --- token function (issue 3) ---------------------------------------------------------------------------
+
+
+@functools.cache
+def token_settings() -> config.TokenSettings:
+    """Settings of the token function."""
+    return config.TokenSettings.from_env()
+
+
+@functools.cache
+def dynamodb_client(region: str) -> DynamoDBClient:
+    """A DynamoDB client for ``region`` (the rate-limit counters; the directory goes through pynamodb)."""
+    import boto3
+
+    return boto3.client("dynamodb", region_name=region, config=_client_config())
+
+
+@functools.cache
+def secret_pepper(table_name: str, region: str, master_key: str) -> SecretPepper:
+    """The client-secret hashing key, unwrapped once per container."""
+    from wiresocket.services.pepper import SecretPepper
+
+    return SecretPepper(directory(table_name, region), key_wrapper(region, master_key))
+
+
+@functools.cache
+def rate_limiter(table_name: str, region: str) -> RateLimiter:
+    """Rate limits and lock-outs over the counters table, with the default policy table."""
+    from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore
+    from wiresocket.services.ratelimit import RateLimiter
+
+    return RateLimiter(DynamoCounterStore(dynamodb_client(region), table_name), clock())
+
+
+@functools.cache
+def directory_entries() -> DirectoryEntries:
+    """Creation of apps, users, plans and dashboard clients (seeder now, admin API later)."""
+    from wiresocket.services.directory_entries import DirectoryEntries
+
+    s = key_vault_settings()
+    return DirectoryEntries(
+        directory(s.directory_table, s.region),
+        secret_pepper(s.directory_table, s.region, s.master_key_id),
+        clock(),
+        region=s.region,
+    )
+
+
+@functools.cache
+def _oauth_parts() -> tuple[TokenService, TokenIntrospection]:
+    from wiresocket.services.clientauth import ClientAuthenticator
+    from wiresocket.services.introspection import TokenIntrospection
+    from wiresocket.services.refresh import RefreshPolicy, RefreshTokens
+    from wiresocket.services.signing import TokenSigner
+    from wiresocket.services.token import TokenPolicy, TokenService
+
+    s = token_settings()
+    store = directory(s.directory_table, s.region)
+    limiter = rate_limiter(s.rate_limit_table, s.region)
+    clients = ClientAuthenticator(
+        store, secret_pepper(s.directory_table, s.region, s.master_key_id), limiter, clock(), region=s.region
+    )
+    refresh = RefreshTokens(
+        store,
+        clock(),
+        region=s.region,
+        policy=RefreshPolicy(
+            token_ttl_seconds=s.refresh_token_ttl_seconds, family_max_age_seconds=s.refresh_family_max_age_seconds
+        ),
+    )
+    tokens = TokenService(
+        store,
+        clients,
+        TokenSigner(unsealed_key_cache()),
+        refresh,
+        limiter=limiter,
+        clock=clock(),
+        policy=TokenPolicy(issuer_base=s.issuer_base, access_token_ttl_seconds=s.access_token_ttl_seconds),
+    )
+    introspection = TokenIntrospection(store, clients, refresh, token_verifier())
+    return tokens, introspection
+
+
+def token_service() -> TokenService:
+    """The token endpoint service."""
+    return _oauth_parts()[0]
+
+
+def token_introspection() -> TokenIntrospection:
+    """Revocation and introspection."""
+    return _oauth_parts()[1]
+
+
+@functools.cache
+def token_verifier() -> TokenVerifier:
+    """Access-token verification against current state (token function settings)."""
+    from wiresocket.services.verification import TokenVerifier
+
+    s = token_settings()
+    return TokenVerifier(directory(s.directory_table, s.region), clock(), issuer_base=s.issuer_base)
+
+
+@functools.cache
+def discovery_service() -> DiscoveryService:
+    """OpenID/OAuth metadata per tenant (served by the jwks function)."""
+    from wiresocket.services.discovery import DiscoveryService
+
+    s = jwks_settings()
+    return DiscoveryService(directory(s.directory_table, s.region), issuer_base=s.issuer_base)

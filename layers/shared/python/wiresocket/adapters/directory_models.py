@@ -7,6 +7,19 @@ Item layout (``pk`` / ``sk``):
 - lock:         ``LOCK#{name}``       / ``LOCK``
 - audit event:  ``AUDIT#{tenantId|platform}`` / ``{occurredAt ISO}#{eventId}``; while unpublished it also
   carries ``outbox_pending`` (sparse index ``outbox-pending``).
+- app:          ``TENANT#{tenantId}`` / ``APP#{appId}`` (gsi1 ``CLIENT#{clientId}``)
+- app name:     ``TENANT#{tenantId}`` / ``APPNAME#{lower(name)}`` (uniqueness claim)
+- user:         ``TENANT#{tenantId}`` / ``USER#{userId}`` (gsi1 ``USERNAME#{username}``)
+- dashboard:    ``TENANT#{platform}`` / ``DASHBOARD#{clientId}``
+- client id:    ``CLIENT#{clientId}`` / ``CLIENT`` → kind, tenant, app (global registry, strongly consistent)
+- username:     ``USERNAME#{username}`` / ``USERNAME`` → tenant, user (global uniqueness)
+- plan:         ``PLAN#{planId}`` / ``PLAN``
+- refresh:      ``REFRESH#{sha256}`` / ``REFRESH``; family ``FAMILY#{familyId}`` / ``FAMILY`` (both TTL'd)
+- pepper:       ``CONFIG#client-secret-pepper`` / ``CONFIG`` (KMS-wrapped HMAC key for client secrets)
+
+Lookups that decide authentication go through the registry items (``CLIENT#``, ``USERNAME#``), never the
+eventually consistent ``gsi1``: a strongly consistent GetItem, and uniqueness enforced by the same
+transaction that creates the entity. ``gsi1`` on apps and users serves listings and support tooling.
 
 The table name, region and endpoint are bound at wiring time with ``bind_directory`` (never read from the
 environment here).
@@ -18,7 +31,9 @@ from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
+    BooleanAttribute,
     DiscriminatorAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
 )
@@ -127,7 +142,139 @@ class AuditItem(DirectoryItem, discriminator="audit"):
     outbox_index = OutboxPendingIndex()
 
 
-ALL_MODELS: tuple[type[DirectoryItem], ...] = (DirectoryItem, TenantItem, SigningKeyItem, LockItem, AuditItem)
+class PlanItem(DirectoryItem, discriminator="plan"):
+    """A plan and its limits."""
+
+    plan_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    status = UnicodeAttribute()
+    free = BooleanAttribute()
+    max_connections = NumberAttribute()
+    max_documents = NumberAttribute()
+    max_users_per_doc = NumberAttribute()
+    ops_per_minute = NumberAttribute()
+    created_at = NumberAttribute()
+
+
+class AppItem(DirectoryItem, discriminator="app"):
+    """An app; the secret only as a keyed hash."""
+
+    tenant_id = UnicodeAttribute()
+    app_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    status = UnicodeAttribute()
+    license_region = UnicodeAttribute()
+    allowed_domains = ListAttribute(of=UnicodeAttribute, default=list)
+    plan_id = UnicodeAttribute(null=True)
+    credential_generation = NumberAttribute()
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
+class UniqueNameItem(DirectoryItem, discriminator="unique_name"):
+    """A uniqueness claim (an app name within a tenant)."""
+
+    owner_id = UnicodeAttribute()
+
+
+class UserItem(DirectoryItem, discriminator="user"):
+    """A human; the password only as an Argon2id hash."""
+
+    tenant_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    username = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    role = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
+class DashboardClientItem(DirectoryItem, discriminator="dashboard_client"):
+    """A trusted dashboard client of the platform."""
+
+    client_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    trusted = BooleanAttribute()
+    enabled = BooleanAttribute()
+    credential_generation = NumberAttribute()
+    created_at = NumberAttribute()
+
+
+class ClientRefItem(DirectoryItem, discriminator="client_ref"):
+    """The global ``client_id`` registry entry."""
+
+    client_kind = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    app_id = UnicodeAttribute(null=True)
+
+
+class UsernameRefItem(DirectoryItem, discriminator="username_ref"):
+    """The global username registry entry."""
+
+    tenant_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+
+
+class RefreshFamilyItem(DirectoryItem, discriminator="refresh_family"):
+    """A refresh-token family."""
+
+    family_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    subject_kind = UnicodeAttribute()
+    subject_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    scope = UnicodeAttribute()
+    credential_generation = NumberAttribute()
+    status = UnicodeAttribute()
+    created_at = NumberAttribute()
+    expires_at = NumberAttribute()
+    revoked_at = NumberAttribute(null=True)
+    revoked_reason = UnicodeAttribute(null=True)
+    expires_at_ttl = NumberAttribute(null=True)
+
+
+class RefreshTokenItem(DirectoryItem, discriminator="refresh_token"):
+    """A refresh token, known only by its hash."""
+
+    token_hash = UnicodeAttribute()
+    family_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    client_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    issued_at = NumberAttribute()
+    expires_at = NumberAttribute()
+    used_at = NumberAttribute(null=True)
+    expires_at_ttl = NumberAttribute(null=True)
+
+
+class SecretPepperItem(DirectoryItem, discriminator="secret_pepper"):
+    """The KMS-wrapped key of the client-secret keyed hash."""
+
+    wrapped = BinaryAttribute(legacy_encoding=False)
+    master_key_id = UnicodeAttribute()
+
+
+ALL_MODELS: tuple[type[DirectoryItem], ...] = (
+    DirectoryItem,
+    TenantItem,
+    SigningKeyItem,
+    LockItem,
+    AuditItem,
+    PlanItem,
+    AppItem,
+    UniqueNameItem,
+    UserItem,
+    DashboardClientItem,
+    ClientRefItem,
+    UsernameRefItem,
+    RefreshFamilyItem,
+    RefreshTokenItem,
+    SecretPepperItem,
+)
 
 
 def bind_directory(table_name: str, region: str, host: str | None = None) -> None:

@@ -16,25 +16,52 @@ from pynamodb.exceptions import (
 from pynamodb.transactions import TransactWrite
 
 from wiresocket.adapters.directory_models import (
+    AppItem,
     AuditItem,
+    ClientRefItem,
+    DashboardClientItem,
     DirectoryItem,
     LockItem,
+    PlanItem,
+    RefreshFamilyItem,
+    RefreshTokenItem,
+    SecretPepperItem,
     SigningKeyItem,
     TenantItem,
+    UniqueNameItem,
+    UserItem,
+    UsernameRefItem,
 )
+from wiresocket.domain.apps import App, AppStatus
 from wiresocket.domain.audit import Actor, ActorType, AuditEvent, DetailType
+from wiresocket.domain.clients import ClientKind, ClientRef, DashboardClient
 from wiresocket.domain.errors import Conflict, DependencyUnavailable, LeaseLost
 from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey
+from wiresocket.domain.plans import Plan, PlanLimits, PlanStatus
+from wiresocket.domain.refresh import FamilyStatus, RefreshFamily, RefreshStatus, RefreshToken, SubjectKind
 from wiresocket.domain.tenants import Tenant, TenantStatus
 from wiresocket.domain.time import iso_utc
+from wiresocket.domain.users import User, UserRole, UserStatus
+from wiresocket.names import PLATFORM_TENANT_ID
 from wiresocket.ports import (
     CheckLease,
+    CheckRefreshFamilyActive,
+    ConsumeRefreshToken,
     Lease,
+    PutApp,
+    PutDashboardClient,
     PutKey,
+    PutPlan,
+    PutRefreshFamily,
+    PutRefreshToken,
+    PutSecretPepper,
     PutTenant,
+    PutUser,
     RecordAudit,
+    ReplaceApp,
     ReplaceKey,
     ReplaceTenant,
+    RevokeRefreshFamily,
     Write,
 )
 
@@ -164,6 +191,213 @@ def audit_event(item: AuditItem) -> AuditEvent:
     )
 
 
+# --- apps, users, plans, clients, refresh tokens (issue 3) ---------------------------------------------
+
+PEPPER_PK = "CONFIG#client-secret-pepper"
+REFRESH_TTL_SLACK = 7 * 24 * 3600  # keep expired refresh items a week for forensics, then let TTL drop them
+
+
+def _client_pk(client_id: str) -> str:
+    return f"CLIENT#{client_id}"
+
+
+def _username_pk(username: str) -> str:
+    return f"USERNAME#{username}"
+
+
+def _plan_item(plan: Plan) -> PlanItem:
+    limits = plan.limits
+    return PlanItem(
+        f"PLAN#{plan.plan_id}",
+        "PLAN",
+        plan_id=plan.plan_id,
+        name=plan.name,
+        status=plan.status.value,
+        free=plan.free,
+        max_connections=limits.max_connections,
+        max_documents=limits.max_documents,
+        max_users_per_doc=limits.max_users_per_doc,
+        ops_per_minute=limits.ops_per_minute,
+        created_at=plan.created_at,
+    )
+
+
+def _plan(item: PlanItem) -> Plan:
+    return Plan(
+        plan_id=item.plan_id,
+        name=item.name,
+        status=PlanStatus(item.status),
+        limits=PlanLimits(
+            max_connections=int(item.max_connections),
+            max_documents=int(item.max_documents),
+            max_users_per_doc=int(item.max_users_per_doc),
+            ops_per_minute=int(item.ops_per_minute),
+        ),
+        free=bool(item.free),
+        created_at=int(item.created_at),
+    )
+
+
+def _app_item(app: App) -> AppItem:
+    return AppItem(
+        tenant_pk(app.tenant_id),
+        f"APP#{app.app_id}",
+        tenant_id=app.tenant_id,
+        app_id=app.app_id,
+        name=app.name,
+        client_id=app.client_id,
+        secret_hash=app.secret_hash,
+        status=app.status.value,
+        license_region=app.license_region,
+        allowed_domains=list(app.allowed_domains),
+        plan_id=app.plan_id,
+        credential_generation=app.credential_generation,
+        created_at=app.created_at,
+        updated_at=app.updated_at,
+        gsi1pk=_client_pk(app.client_id),
+        gsi1sk="APP",
+    )
+
+
+def _app(item: AppItem) -> App:
+    return App(
+        tenant_id=item.tenant_id,
+        app_id=item.app_id,
+        name=item.name,
+        client_id=item.client_id,
+        secret_hash=item.secret_hash,
+        status=AppStatus(item.status),
+        license_region=item.license_region,
+        allowed_domains=tuple(str(d) for d in item.allowed_domains or ()),
+        plan_id=item.plan_id,
+        credential_generation=int(item.credential_generation),
+        created_at=int(item.created_at),
+        updated_at=int(item.updated_at),
+    )
+
+
+def _user_item(user: User) -> UserItem:
+    return UserItem(
+        tenant_pk(user.tenant_id),
+        f"USER#{user.user_id}",
+        tenant_id=user.tenant_id,
+        user_id=user.user_id,
+        username=user.username,
+        password_hash=user.password_hash,
+        role=user.role.value,
+        status=user.status.value,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        gsi1pk=_username_pk(user.username),
+        gsi1sk="USER",
+    )
+
+
+def _user(item: UserItem) -> User:
+    return User(
+        tenant_id=item.tenant_id,
+        user_id=item.user_id,
+        username=item.username,
+        password_hash=item.password_hash,
+        role=UserRole(item.role),
+        status=UserStatus(item.status),
+        created_at=int(item.created_at),
+        updated_at=int(item.updated_at),
+    )
+
+
+def _dashboard_item(client: DashboardClient) -> DashboardClientItem:
+    return DashboardClientItem(
+        tenant_pk(PLATFORM_TENANT_ID),
+        f"DASHBOARD#{client.client_id}",
+        client_id=client.client_id,
+        name=client.name,
+        secret_hash=client.secret_hash,
+        trusted=client.trusted,
+        enabled=client.enabled,
+        credential_generation=client.credential_generation,
+        created_at=client.created_at,
+    )
+
+
+def _dashboard(item: DashboardClientItem) -> DashboardClient:
+    return DashboardClient(
+        client_id=item.client_id,
+        name=item.name,
+        secret_hash=item.secret_hash,
+        trusted=bool(item.trusted),
+        enabled=bool(item.enabled),
+        credential_generation=int(item.credential_generation),
+        created_at=int(item.created_at),
+    )
+
+
+def _family_item(family: RefreshFamily) -> RefreshFamilyItem:
+    return RefreshFamilyItem(
+        f"FAMILY#{family.family_id}",
+        "FAMILY",
+        family_id=family.family_id,
+        tenant_id=family.tenant_id,
+        subject_kind=family.subject_kind.value,
+        subject_id=family.subject_id,
+        client_id=family.client_id,
+        scope=family.scope,
+        credential_generation=family.credential_generation,
+        status=family.status.value,
+        created_at=family.created_at,
+        expires_at=family.expires_at,
+        revoked_at=family.revoked_at,
+        revoked_reason=family.revoked_reason,
+        expires_at_ttl=family.expires_at + REFRESH_TTL_SLACK,
+    )
+
+
+def _family(item: RefreshFamilyItem) -> RefreshFamily:
+    return RefreshFamily(
+        family_id=item.family_id,
+        tenant_id=item.tenant_id,
+        subject_kind=SubjectKind(item.subject_kind),
+        subject_id=item.subject_id,
+        client_id=item.client_id,
+        scope=item.scope,
+        credential_generation=int(item.credential_generation),
+        status=FamilyStatus(item.status),
+        created_at=int(item.created_at),
+        expires_at=int(item.expires_at),
+        revoked_at=_opt_int(item.revoked_at),
+        revoked_reason=item.revoked_reason,
+    )
+
+
+def _refresh_item(token: RefreshToken) -> RefreshTokenItem:
+    return RefreshTokenItem(
+        f"REFRESH#{token.token_hash}",
+        "REFRESH",
+        token_hash=token.token_hash,
+        family_id=token.family_id,
+        tenant_id=token.tenant_id,
+        client_id=token.client_id,
+        status=token.status.value,
+        issued_at=token.issued_at,
+        expires_at=token.expires_at,
+        used_at=token.used_at,
+        expires_at_ttl=token.expires_at + REFRESH_TTL_SLACK,
+    )
+
+
+def _refresh(item: RefreshTokenItem) -> RefreshToken:
+    return RefreshToken(
+        token_hash=item.token_hash,
+        family_id=item.family_id,
+        tenant_id=item.tenant_id,
+        client_id=item.client_id,
+        status=RefreshStatus(item.status),
+        issued_at=int(item.issued_at),
+        expires_at=int(item.expires_at),
+        used_at=_opt_int(item.used_at),
+    )
+
+
 # --- Directory ---------------------------------------------------------------------------------------------
 
 
@@ -171,8 +405,10 @@ class DynamoDirectory:
     """The ``Directory`` port over the directory table."""
 
     def _connection(self) -> Connection:
-        meta: Any = DirectoryItem.Meta
-        return Connection(region=meta.region, host=meta.host)
+        # The models' own cached connection (and botocore client): building a client per commit costs
+        # ~100 ms. ``bind_directory`` drops it, so a new binding still takes effect.
+        connection: Connection = DirectoryItem._get_connection().connection
+        return connection
 
     def tenant_with_keys(self, tenant_id: str) -> tuple[Tenant | None, list[SigningKey]]:
         """One strongly consistent Query over the tenant's partition (``KEY#…`` through ``TENANT``)."""
@@ -207,6 +443,66 @@ class DynamoDirectory:
                 yield _key(item)
         except PynamoDBException as exc:
             raise DependencyUnavailable("directory unavailable") from exc
+
+    # --- identity reads (issue 3): strongly consistent GetItems -----------------------------------------
+
+    @staticmethod
+    def _get(model: type[Any], pk: str, sk: str) -> Any:
+        try:
+            return model.get(pk, sk, consistent_read=True)
+        except model.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise DependencyUnavailable("directory unavailable") from exc
+
+    def client(self, client_id: str) -> ClientRef | None:
+        """The ``client_id`` registry entry."""
+        item = self._get(ClientRefItem, _client_pk(client_id), "CLIENT")
+        if not isinstance(item, ClientRefItem):
+            return None
+        return ClientRef(client_id, ClientKind(item.client_kind), item.tenant_id, item.app_id)
+
+    def app(self, tenant_id: str, app_id: str) -> App | None:
+        """One app."""
+        item = self._get(AppItem, tenant_pk(tenant_id), f"APP#{app_id}")
+        return _app(item) if isinstance(item, AppItem) else None
+
+    def plan(self, plan_id: str) -> Plan | None:
+        """One plan."""
+        item = self._get(PlanItem, f"PLAN#{plan_id}", "PLAN")
+        return _plan(item) if isinstance(item, PlanItem) else None
+
+    def user(self, tenant_id: str, user_id: str) -> User | None:
+        """One user."""
+        item = self._get(UserItem, tenant_pk(tenant_id), f"USER#{user_id}")
+        return _user(item) if isinstance(item, UserItem) else None
+
+    def user_by_username(self, username: str) -> User | None:
+        """Registry entry, then the user (two consistent reads)."""
+        ref = self._get(UsernameRefItem, _username_pk(username), "USERNAME")
+        if not isinstance(ref, UsernameRefItem):
+            return None
+        return self.user(ref.tenant_id, ref.user_id)
+
+    def dashboard_client(self, client_id: str) -> DashboardClient | None:
+        """One dashboard client."""
+        item = self._get(DashboardClientItem, tenant_pk(PLATFORM_TENANT_ID), f"DASHBOARD#{client_id}")
+        return _dashboard(item) if isinstance(item, DashboardClientItem) else None
+
+    def refresh_token(self, token_hash: str) -> RefreshToken | None:
+        """One refresh token by hash."""
+        item = self._get(RefreshTokenItem, f"REFRESH#{token_hash}", "REFRESH")
+        return _refresh(item) if isinstance(item, RefreshTokenItem) else None
+
+    def refresh_family(self, family_id: str) -> RefreshFamily | None:
+        """One family."""
+        item = self._get(RefreshFamilyItem, f"FAMILY#{family_id}", "FAMILY")
+        return _family(item) if isinstance(item, RefreshFamilyItem) else None
+
+    def secret_pepper(self) -> tuple[bytes, str] | None:
+        """The wrapped client-secret hashing key."""
+        item = self._get(SecretPepperItem, PEPPER_PK, "CONFIG")
+        return (item.wrapped, item.master_key_id) if isinstance(item, SecretPepperItem) else None
 
     def commit(self, writes: Sequence[Write]) -> None:
         """All ``writes`` in one DynamoDB transaction (≤ 100 items)."""
@@ -257,6 +553,72 @@ class DynamoDirectory:
             tx.save(_key_item(write.key), condition=condition)
         elif isinstance(write, RecordAudit):
             tx.save(_audit_item(write.event), condition=AuditItem.pk.does_not_exist())
+        elif isinstance(write, PutPlan):
+            tx.save(_plan_item(write.plan), condition=PlanItem.pk.does_not_exist())
+        elif isinstance(write, PutApp):
+            app = write.app
+            tx.save(_app_item(app), condition=AppItem.pk.does_not_exist())
+            tx.save(
+                ClientRefItem(
+                    _client_pk(app.client_id),
+                    "CLIENT",
+                    client_kind=ClientKind.APP.value,
+                    tenant_id=app.tenant_id,
+                    app_id=app.app_id,
+                ),
+                condition=ClientRefItem.pk.does_not_exist(),
+            )
+            tx.save(
+                UniqueNameItem(tenant_pk(app.tenant_id), f"APPNAME#{app.name.lower()}", owner_id=app.app_id),
+                condition=UniqueNameItem.pk.does_not_exist(),
+            )
+        elif isinstance(write, ReplaceApp):
+            tx.save(
+                _app_item(write.app),
+                condition=AppItem.pk.exists() & (AppItem.credential_generation == write.expected_generation),
+            )
+        elif isinstance(write, PutUser):
+            user = write.user
+            tx.save(_user_item(user), condition=UserItem.pk.does_not_exist())
+            tx.save(
+                UsernameRefItem(
+                    _username_pk(user.username), "USERNAME", tenant_id=user.tenant_id, user_id=user.user_id
+                ),
+                condition=UsernameRefItem.pk.does_not_exist(),
+            )
+        elif isinstance(write, PutDashboardClient):
+            client = write.client
+            tx.save(_dashboard_item(client), condition=DashboardClientItem.pk.does_not_exist())
+            tx.save(
+                ClientRefItem(
+                    _client_pk(client.client_id),
+                    "CLIENT",
+                    client_kind=ClientKind.DASHBOARD.value,
+                    tenant_id=PLATFORM_TENANT_ID,
+                    app_id=None,
+                ),
+                condition=ClientRefItem.pk.does_not_exist(),
+            )
+        elif isinstance(write, PutRefreshFamily):
+            tx.save(_family_item(write.family), condition=RefreshFamilyItem.pk.does_not_exist())
+        elif isinstance(write, CheckRefreshFamilyActive):
+            tx.condition_check(
+                RefreshFamilyItem,
+                f"FAMILY#{write.family_id}",
+                "FAMILY",
+                condition=RefreshFamilyItem.status == FamilyStatus.ACTIVE.value,
+            )
+        elif isinstance(write, RevokeRefreshFamily):
+            tx.save(_family_item(write.family), condition=RefreshFamilyItem.status == FamilyStatus.ACTIVE.value)
+        elif isinstance(write, PutRefreshToken):
+            tx.save(_refresh_item(write.token), condition=RefreshTokenItem.pk.does_not_exist())
+        elif isinstance(write, ConsumeRefreshToken):
+            tx.save(_refresh_item(write.token), condition=RefreshTokenItem.status == RefreshStatus.ACTIVE.value)
+        elif isinstance(write, PutSecretPepper):
+            tx.save(
+                SecretPepperItem(PEPPER_PK, "CONFIG", wrapped=write.wrapped, master_key_id=write.master_key_id),
+                condition=SecretPepperItem.pk.does_not_exist(),
+            )
         # CheckLease was added as a condition check above.
 
 

@@ -65,6 +65,7 @@ class GlobalResources:
     master_key_arn: str
     master_key_alias: str
     audit_bus: str
+    rate_limit_table: str
 
 
 def create_master_key(kms: KMSClient, alias: str = "alias/wiresocket-master") -> str:
@@ -80,11 +81,16 @@ def create_master_key(kms: KMSClient, alias: str = "alias/wiresocket-master") ->
 
 
 def create_global_resources(dynamodb: DynamoDBClient, kms: KMSClient, events: EventBridgeClient) -> GlobalResources:
-    """Create the directory table, the master key (with alias) and the audit bus."""
+    """Create the directory and rate-limit tables, the master key (with alias) and the audit bus."""
     table = create_table(dynamodb, names.DIRECTORY_TABLE)
+    rate_limits = create_table(dynamodb, names.RATE_LIMIT_TABLE)
     alias = "alias/wiresocket-master"
     arn = create_master_key(kms, alias)
     events.create_event_bus(Name=names.AUDIT_BUS_NAME)
     return GlobalResources(
-        directory_table=table, master_key_arn=arn, master_key_alias=alias, audit_bus=names.AUDIT_BUS_NAME
+        directory_table=table,
+        master_key_arn=arn,
+        master_key_alias=alias,
+        audit_bus=names.AUDIT_BUS_NAME,
+        rate_limit_table=rate_limits,
     )

@@ -1,0 +1,136 @@
+"""Client authentication for the OAuth endpoints (RFC 6749 §2.3, SPEC §2, §3, §7).
+
+A client is a tenant's app or the platform's trusted dashboard client. Its current state is read fresh on
+every request. A locked-out ``client_id`` is refused before its secret is even checked; every failed check
+counts towards the lock-out of that ``client_id`` alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from wiresocket.domain.apps import App, is_client_id
+from wiresocket.domain.audit import Actor, ActorType, AuditEvent, DetailType
+from wiresocket.domain.clients import ClientKind, ClientRef, DashboardClient
+from wiresocket.domain.credentials import verify_client_secret
+from wiresocket.domain.errors import Conflict
+from wiresocket.domain.keys import SigningKey
+from wiresocket.domain.oauth import ClientCredentials, InvalidClient, RateLimited
+from wiresocket.domain.tenants import Tenant
+from wiresocket.ports import Clock, IdentityDirectory, RecordAudit
+from wiresocket.services.pepper import SecretPepper
+from wiresocket.services.ratelimit import RateLimiter
+
+# Verified against when the client_id is unknown, so both paths do the same work.
+_NO_SUCH_CLIENT_HASH = "hmac-sha256$v1$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedClient:
+    """A client that proved its identity (or, with ``secret_verified`` False, only named itself), with the
+    current state of its tenant: the tenant record and keys come from one directory Query."""
+
+    ref: ClientRef
+    tenant: Tenant
+    keys: list[SigningKey]
+    app: App | None
+    dashboard: DashboardClient | None
+    secret_verified: bool
+
+    @property
+    def credential_generation(self) -> int:
+        """The generation of the client's secret (refresh families die when it moves on)."""
+        if self.app is not None:
+            return self.app.credential_generation
+        assert self.dashboard is not None
+        return self.dashboard.credential_generation
+
+
+def client_subject(client_id: str) -> str:
+    """The lock-out subject of a client."""
+    return f"client:{client_id}"
+
+
+class ClientAuthenticator:
+    """Authenticates OAuth clients against current directory state."""
+
+    def __init__(
+        self,
+        directory: IdentityDirectory,
+        pepper: SecretPepper,
+        limiter: RateLimiter,
+        clock: Clock,
+        *,
+        region: str,
+    ) -> None:
+        self._directory = directory
+        self._pepper = pepper
+        self._limiter = limiter
+        self._clock = clock
+        self._region = region
+
+    def check_lockout(self, subject: str) -> None:
+        """``RateLimited`` if ``subject`` is locked out after too many failures."""
+        decision = self._limiter.is_locked(subject)
+        if not decision.allowed:
+            raise RateLimited("too many failed attempts; try again later", decision.retry_after)
+
+    def record_failure(self, subject: str, tenant_id: str | None, actor: Actor) -> None:
+        """Count a failed authentication; the failure that locks the subject out emits
+        ``AuthenticationLockedOut`` (only for subjects we know, so that unknown names cannot fill the log)."""
+        decision = self._limiter.record_failure(subject)
+        if decision.allowed or tenant_id is None:
+            return
+        event = AuditEvent(
+            detail_type=DetailType.AUTHENTICATION_LOCKED_OUT,
+            actor=actor,
+            region=self._region,
+            occurred_at=self._clock.now(),
+            tenant_id=tenant_id,
+            data={"subjectType": actor.type.value, "subjectId": actor.id, "retryAfter": decision.retry_after},
+        )
+        with contextlib.suppress(Conflict):
+            self._directory.commit([RecordAudit(event)])
+
+    def authenticate(self, credentials: ClientCredentials | None, *, secret_required: bool) -> AuthenticatedClient:
+        """The client behind ``credentials`` in its current state.
+
+        ``InvalidClient`` when no client was named, the client is unknown, the secret is wrong (or missing
+        while required), or the client, its tenant or its app is not active; ``RateLimited`` when locked out.
+        A secret that is sent is always checked, even where it is optional.
+        """
+        if credentials is None:
+            raise InvalidClient("client authentication required")
+        client_id = credentials.client_id
+        if not is_client_id(client_id):
+            raise InvalidClient("unknown client or bad credentials")
+        subject = client_subject(client_id)
+        self.check_lockout(subject)
+        ref = self._directory.client(client_id)
+        app = dashboard = None
+        stored_hash = _NO_SUCH_CLIENT_HASH
+        if ref is not None and ref.kind is ClientKind.APP and ref.app_id is not None:
+            app = self._directory.app(ref.tenant_id, ref.app_id)
+            stored_hash = app.secret_hash if app is not None else stored_hash
+        elif ref is not None and ref.kind is ClientKind.DASHBOARD:
+            dashboard = self._directory.dashboard_client(client_id)
+            stored_hash = dashboard.secret_hash if dashboard is not None else stored_hash
+        verified = False
+        if credentials.secret is not None:
+            verified = verify_client_secret(credentials.secret, stored_hash, self._pepper.key())
+        known = ref is not None and (app is not None or dashboard is not None)
+        if not known or (credentials.secret is not None and not verified) or (secret_required and not verified):
+            tenant_id = ref.tenant_id if known and ref is not None else None
+            if credentials.secret is not None or not known:
+                self.record_failure(subject, tenant_id, Actor(ActorType.APP, client_id))
+            raise InvalidClient("unknown client or bad credentials")
+        assert ref is not None
+        tenant, keys = self._directory.tenant_with_keys(ref.tenant_id)
+        if tenant is None or not tenant.is_active:
+            raise InvalidClient("the client's tenant is not active")
+        if app is not None and not app.is_enabled:
+            raise InvalidClient("the client is disabled")
+        if dashboard is not None and not (dashboard.enabled and dashboard.trusted):
+            raise InvalidClient("the client is disabled")
+        return AuthenticatedClient(ref, tenant, keys, app, dashboard, verified)
