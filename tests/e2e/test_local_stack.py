@@ -10,8 +10,12 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.e2e.conftest import RunningStack, launch
 from wiresocket import names
@@ -85,6 +89,31 @@ def test_an_unknown_path_is_missing_authentication_token(local_stack: RunningSta
     # Then it answers like API Gateway's REST API
     assert response.status_code == 403
     assert response.json() == {"message": "Missing Authentication Token"}
+
+
+# --- The WebSocket emulator (SPEC §10) ---------------------------------------------------------------------
+
+
+def test_the_websocket_emulator_listens_and_serves_its_management_api(local_stack: RunningStack) -> None:
+    # Given the running local stack
+    websocket_url = str(local_stack.state["websocket_url"])
+    management = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=local_stack.state["aws"]["websocket_management_url"],
+        region_name=local_stack.state["aws"]["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    # When a plain HTTP request, a handshake without any token and a management call reach it
+    plain = requests.get(websocket_url.replace("ws://", "http://", 1) + "/", timeout=10)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{websocket_url}/?doc=demo", open_timeout=10)
+    with pytest.raises(ClientError) as gone:
+        management.get_connection(ConnectionId="L0SM9cOFvHcCIhw=")
+    # Then the WebSocket port answers like API Gateway: no upgrade, no connection, and 410 for an unknown id
+    assert plain.status_code == 426
+    assert refused.value.response.status_code >= 400
+    assert gone.value.response["Error"]["Code"] == "GoneException"
 
 
 # --- The stack as a library, with an injected seeder ----------------------------------------------------

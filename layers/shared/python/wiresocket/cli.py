@@ -25,6 +25,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wiresocket`` command."""
     parser = argparse.ArgumentParser(prog="wiresocket", description="WireSocket security plane tools.")
@@ -35,9 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the control plane on this machine: embedded moto, real handlers, local gateways.",
     )
     local.add_argument("--http-port", type=_port, default=8080, help="control-plane HTTP port (0 = any free)")
-    # Reserved for the local API Gateway WebSocket emulator: accepted and reported as websocket_url, but
-    # nothing listens on it until the emulator exists.
-    local.add_argument("--ws-port", type=_port, default=8081, help="WebSocket port (reserved; not served yet)")
+    local.add_argument("--ws-port", type=_port, default=8081, help="WebSocket API emulator port (0 = any free)")
+    local.add_argument(
+        "--ws-idle-timeout", type=_seconds, default=600.0, help="close WebSocket connections idle this long (s)"
+    )
+    local.add_argument(
+        "--ws-max-lifetime", type=_seconds, default=7200.0, help="close WebSocket connections this old (s)"
+    )
     local.add_argument("--state-dir", type=Path, default=Path(".wiresocket"), help="where local.json is written")
     local.add_argument("--moto-port", type=_port, default=0, help="embedded moto server port (0 = any free)")
     return parser
@@ -74,11 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wiresocket`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("botocore", "boto3", "werkzeug", "pynamodb"):  # moto's per-request lines and credential chatter
+    # moto's per-request lines, credential chatter, and websockets' per-connection lines (the emulator logs its own).
+    for noisy in ("botocore", "boto3", "werkzeug", "pynamodb", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "local":
         options = LocalStackOptions(
-            http_port=args.http_port, ws_port=args.ws_port, state_dir=args.state_dir, moto_port=args.moto_port
+            http_port=args.http_port,
+            ws_port=args.ws_port,
+            state_dir=args.state_dir,
+            moto_port=args.moto_port,
+            ws_idle_timeout=args.ws_idle_timeout,
+            ws_max_lifetime=args.ws_max_lifetime,
         )
         return run_local(options)
     return 2  # unreachable: argparse rejects unknown commands

@@ -5,12 +5,12 @@ Order matters and is the point of this module:
 1. start moto and point this process's AWS configuration at it (fake credentials, fixed region), so nothing
    started later can reach a real AWS account;
 2. bind the HTTP gateway, to learn its real port before any handler reads its settings (the issuer is
-   ``http://127.0.0.1:<port>``);
+   ``http://127.0.0.1:<port>``), and the WebSocket emulator and its ``@connections`` API;
 3. set every settings variable of every function (``config.FUNCTION_SETTINGS``) from the created resources,
    and check that each function's settings model parses, so a misconfiguration fails here, not on the first
    request;
 4. create the resources from the same definitions as the CDK app, seed the demo data, start serving;
-5. only when the gateway answers HTTP, write ``<state-dir>/local.json`` — tools and tests wait for that file,
+5. only when both gateways answer HTTP, write ``<state-dir>/local.json`` — tools and tests wait for that file,
    so its existence means "ready".
 """
 
@@ -38,6 +38,11 @@ from wiresocket.local.gateway import LocalHttpGateway
 from wiresocket.local.handlers import LocalFunctions
 from wiresocket.local.moto_server import LOCAL_REGION, MotoServer, apply_aws_environment, aws_environment
 from wiresocket.local.resources import GlobalResources, create_global_resources
+from wiresocket.local.ws_gateway import (
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_MAX_LIFETIME_SECONDS,
+    LocalWebSocketGateway,
+)
 
 if TYPE_CHECKING:
     from wiresocket.local.gateway import Invoke
@@ -67,6 +72,8 @@ class LocalStackOptions:
     state_dir: Path = Path(".wiresocket")
     moto_port: int = 0
     host: str = "127.0.0.1"
+    ws_idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    ws_max_lifetime: float = DEFAULT_MAX_LIFETIME_SECONDS
 
 
 def _real_seeder(endpoint_url: str, settings: dict[str, str]) -> Mapping[str, object]:
@@ -90,6 +97,7 @@ def settings_environment(resources: GlobalResources, *, region: str, issuer_base
         # The alias, as in AWS: rotating the master key re-points it and re-wraps (docs/keys.md).
         names.ENV_MASTER_KEY_ID: resources.master_key_alias,
         names.ENV_AUDIT_BUS: resources.audit_bus,
+        names.ENV_RATE_LIMIT_TABLE: resources.rate_limit_table,
         names.ENV_ISSUER_BASE: issuer_base,
     }
     env = dict(known)  # all of them: the seeder and shared wiring read settings models beyond FUNCTION_SETTINGS
@@ -161,6 +169,7 @@ class LocalStack:
         self._region = region
         self._moto: MotoServer | None = None
         self._gateway: LocalHttpGateway | None = None
+        self._ws_gateway: LocalWebSocketGateway | None = None
         self._stop_background = threading.Event()
         self._background: threading.Thread | None = None
         self.state: dict[str, object] = {}
@@ -192,6 +201,16 @@ class LocalStack:
 
         self._gateway = LocalHttpGateway(self._invoke, routes=self._routes, host=opts.host, port=opts.http_port)
         control_plane_url = self._gateway.bind()
+        # --- WebSocket emulator (SPEC §10): bound now, served with the HTTP gateway.
+        self._ws_gateway = LocalWebSocketGateway(
+            self._invoke,
+            host=opts.host,
+            port=opts.ws_port,
+            region=self._region,
+            idle_timeout=opts.ws_idle_timeout,
+            max_lifetime=opts.ws_max_lifetime,
+        )
+        websocket_url = self._ws_gateway.bind()
 
         session = boto3.session.Session(region_name=self._region)
         resources = create_global_resources(
@@ -211,12 +230,13 @@ class LocalStack:
 
         self._gateway.serve()
         wait_until_answering(control_plane_url)
+        self._ws_gateway.serve()
+        wait_until_answering(websocket_url.replace("ws://", "http://", 1))  # a plain GET is answered with 426
         self._start_background_tasks()
 
         state: dict[str, object] = {
             "control_plane_url": control_plane_url,
-            # Reserved for the WebSocket emulator (SPEC §10); nothing listens on this port yet.
-            "websocket_url": f"ws://{opts.host}:{opts.ws_port}",
+            "websocket_url": websocket_url,
             **{key: seeded.get(key) for key in SEEDED_KEYS},
             # Where the local AWS resources are, for the AWS CLI/boto3 (`--endpoint-url`) and the e2e tests.
             "aws": {
@@ -225,6 +245,8 @@ class LocalStack:
                 "directory_table": resources.directory_table,
                 "master_key_id": resources.master_key_alias,
                 "audit_bus": resources.audit_bus,
+                # The @connections API of the WebSocket emulator: the apigatewaymanagementapi endpoint_url.
+                "websocket_management_url": self._ws_gateway.management_url,
             },
         }
         write_state_file(opts.state_dir, state)
@@ -255,11 +277,14 @@ class LocalStack:
         wiring.outbox_publisher(s.directory_table, s.region, s.audit_bus).publish_pending()
 
     def stop(self) -> None:
-        """Stop the background tasks, the gateway and moto (idempotent). Files are left in place."""
+        """Stop the background tasks, the gateways and moto (idempotent). Files are left in place."""
         self._stop_background.set()
         if self._background is not None:
             self._background.join(timeout=BACKGROUND_INTERVAL_SECONDS * 5)
             self._background = None
+        if self._ws_gateway is not None:  # first: its $disconnect invocations still need moto
+            self._ws_gateway.stop()
+            self._ws_gateway = None
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
@@ -284,7 +309,8 @@ def print_summary(state: Mapping[str, object], state_file: Path, out: TextIO) ->
     lines = [
         "WireSocket local stack is running (Ctrl-C to stop).",
         f"  control plane    {state['control_plane_url']}",
-        f"  websocket        {state['websocket_url']}  (reserved: the WebSocket emulator is not running yet)",
+        f"  websocket        {state['websocket_url']}",
+        f"  ws management    {_field(state.get('aws'), 'websocket_management_url')}",
         f"  operator         {_field(operator, 'username')} / {_field(operator, 'password')}",
         f"  dashboard client {_field(dashboard, 'client_id')} / {_field(dashboard, 'client_secret')}",
         f"  demo tenant      {tenant_id}",
