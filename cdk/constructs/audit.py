@@ -12,7 +12,7 @@ class AuditBus(Construct):
     """EventBridge bus ``wiresocket-audit`` whose every security event is also archived for replay.
 
     The bus has no resource policy: only principals of this account that are granted ``events:PutEvents``
-    on it (the outbox publisher) can publish.
+    on it (the outbox publisher, and the token function for its inline outbox) can publish.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, archive_retention: Duration | None = None) -> None:

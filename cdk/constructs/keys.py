@@ -1,4 +1,4 @@
-"""KMS keys: the master key that wraps tenant signing keys, and the key that encrypts the directory at rest.
+"""KMS keys: the master key that wraps tenant signing keys, and the key that encrypts control-plane tables.
 
 SPEC §5: every tenant private key is envelope-encrypted under the master key with the KMS EncryptionContext
 ``{tenantId, kid}``. The key policy itself refuses any cryptographic use of the master key without exactly
@@ -43,7 +43,10 @@ _GUARDED_ACTIONS: Final = (
 
 
 class PlatformKeys(Construct):
-    """The master key (tenant-key envelopes) and the directory table key, both multi-Region and rotated.
+    """The master key (tenant-key envelopes) and the table key, both multi-Region and rotated.
+
+    The table key encrypts the directory (and its future replicas) and the primary region's control-plane
+    tables (rate-limit counters) at rest; functions may use it only through DynamoDB (``kms:ViaService``).
 
     Both keys are retained when the stack is deleted: losing the master key loses every tenant key.
     """
@@ -64,7 +67,7 @@ class PlatformKeys(Construct):
         self.directory_key = aws_kms.Key(
             self,
             "DirectoryKey",
-            description="WireSocket directory table encryption at rest",
+            description="WireSocket control-plane tables encryption at rest (directory, rate-limit counters)",
             alias=DIRECTORY_KEY_ALIAS,
             enable_key_rotation=True,
             multi_region=True,  # global-table replicas need a replica of this key in their region

@@ -12,7 +12,7 @@ from typing import Final
 from aws_cdk import RemovalPolicy, Stack, aws_dynamodb, aws_iam, aws_kms
 from constructs import Construct
 
-from wiresocket.names import TableSpec
+from wiresocket.names import ALL_CONTROL_TABLES, TableSpec
 
 READ_ACTIONS: Final = (
     "dynamodb:GetItem",
@@ -43,11 +43,12 @@ PITR_RECOVERY_DAYS: Final = 35
 
 
 class SpecTable(Construct):
-    """An encrypted, on-demand, point-in-time-recoverable DynamoDB global table shaped by a ``TableSpec``.
+    """An encrypted, on-demand, point-in-time-recoverable DynamoDB table (``TableV2``) shaped by a ``TableSpec``.
 
     Replicas are created only for the regions in ``replica_key_arns`` (region -> KMS key ARN there): a
     replica needs its own copy of the encryption key, which the regional stacks will provide. Version 1
-    deploys the primary region only.
+    deploys the primary region only. Control-plane tables (``names.ALL_CONTROL_TABLES``, e.g. the rate-limit
+    counters) are regional by design and refuse replicas.
     """
 
     def __init__(
@@ -63,6 +64,8 @@ class SpecTable(Construct):
         self.spec = spec
         self.encryption_key = encryption_key
         replica_key_arns = dict(replica_key_arns or {})
+        if replica_key_arns and spec in ALL_CONTROL_TABLES:
+            raise ValueError(f"table {spec.logical_name} is a regional control-plane table and is never replicated")
         self.table = aws_dynamodb.TableV2(
             self,
             "Table",

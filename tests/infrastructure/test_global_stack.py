@@ -7,17 +7,34 @@ import re
 from typing import Any
 
 import pytest
+from aws_cdk import App, Stack, aws_kms
 from aws_cdk.assertions import Match
 
-from cdk.constructs.control_api import STAGE_NAME, path_parameters
+from cdk.constructs.control_api import STAGE_NAME, UNAUTHENTICATED_FUNCTIONS, path_parameters
 from cdk.constructs.function import RUNTIME
-from cdk.constructs.keys import DIRECTORY_KEY_ALIAS, MASTER_KEY_ALIAS
+from cdk.constructs.keys import DIRECTORY_KEY_ALIAS, ENCRYPTION_CONTEXT_KEYS, MASTER_KEY_ALIAS
+from cdk.constructs.tables import SpecTable
+from cdk.stacks.global_stack import TOKEN_MEMORY_MB
 from tests.infrastructure.conftest import SynthesizedApp
 from wiresocket import names
 from wiresocket.config import FUNCTION_SETTINGS
-from wiresocket.names import AUDIT_BUS_NAME, AUDIT_SOURCE, CONTROL_PLANE_ROUTES, DIRECTORY_TABLE
+from wiresocket.names import (
+    AUDIT_BUS_NAME,
+    AUDIT_SOURCE,
+    CONTROL_PLANE_ROUTES,
+    DIRECTORY_TABLE,
+    PLATFORM_TENANT_ID,
+    RATE_LIMIT_TABLE,
+)
 
-DEPLOYED_FUNCTIONS = ("jwks", "outbox")
+DEPLOYED_FUNCTIONS = ("jwks", "token", "outbox")
+API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29
+
+MASTER_KEY_CONDITIONS = {
+    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(ENCRYPTION_CONTEXT_KEYS)},
+    "Null": {f"kms:EncryptionContext:{key}": "false" for key in ENCRYPTION_CONTEXT_KEYS},
+}
+"""The IAM conditions of every master-key grant: exactly a {tenantId, kid} encryption context."""
 
 
 def _get_att_arns(value: Any) -> set[str]:
@@ -41,10 +58,39 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 
 def _function(synthesized: SynthesizedApp, name: str) -> dict[str, Any]:
-    service_function = {"jwks": synthesized.stack.jwks, "outbox": synthesized.stack.outbox}[name]
-    logical_id = synthesized.logical_id(service_function.function.node.default_child)
+    logical_id = synthesized.logical_id(synthesized.stack.functions[name].function.node.default_child)
     resource: dict[str, Any] = synthesized.template_json["Resources"][logical_id]
     return resource
+
+
+def _resource_names(resource: Any) -> set[str]:
+    """A statement's resources as readable names: ``Fn::GetAtt [id, Arn]`` -> ``id``, joins concatenated."""
+
+    def name(item: Any) -> str:
+        if isinstance(item, dict) and "Fn::GetAtt" in item:
+            return str(item["Fn::GetAtt"][0])
+        if isinstance(item, dict) and "Fn::Join" in item:
+            return "".join(name(part) for part in item["Fn::Join"][1])
+        if isinstance(item, str):
+            return item
+        return json.dumps(item, sort_keys=True)
+
+    return {name(item) for item in (resource if isinstance(resource, list) else [resource])}
+
+
+def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """Every (action, resource, condition) an allow statement grants, however the statements are merged."""
+    grants: set[tuple[str, str, str]] = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        condition = json.dumps(statement.get("Condition"), sort_keys=True)
+        for action in _actions(statement):
+            grants.update((action, resource, condition) for resource in _resource_names(statement["Resource"]))
+    return grants
+
+
+def _id(synthesized: SynthesizedApp, construct: Any) -> str:
+    return synthesized.logical_id(construct.node.default_child)
 
 
 # --- Directory table -------------------------------------------------------------------------------------------
@@ -121,6 +167,58 @@ def test_directory_table_is_recoverable_protected_and_encrypted_with_the_directo
     )
 
 
+# --- Rate-limit table --------------------------------------------------------------------------------------------
+
+
+def _rate_limit_table(synthesized: SynthesizedApp) -> dict[str, Any]:
+    resource: dict[str, Any] = synthesized.template_json["Resources"][
+        _id(synthesized, synthesized.stack.rate_limits.table)
+    ]
+    return resource
+
+
+def test_rate_limit_table_keys_and_ttl_come_from_the_table_spec(synthesized: SynthesizedApp) -> None:
+    properties = _rate_limit_table(synthesized)["Properties"]
+
+    assert RATE_LIMIT_TABLE.sort_key is None and not RATE_LIMIT_TABLE.indexes and RATE_LIMIT_TABLE.ttl_attribute
+    assert properties["TableName"] == RATE_LIMIT_TABLE.default_name
+    assert properties["KeySchema"] == [{"AttributeName": RATE_LIMIT_TABLE.partition_key, "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [
+        {"AttributeName": RATE_LIMIT_TABLE.partition_key, "AttributeType": "S"}
+    ]
+    assert "GlobalSecondaryIndexes" not in properties
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": RATE_LIMIT_TABLE.ttl_attribute, "Enabled": True}
+    assert "StreamSpecification" not in properties  # counters feed nothing downstream
+
+
+def test_rate_limit_table_is_regional_recoverable_retained_and_encrypted_with_the_table_key(
+    synthesized: SynthesizedApp,
+) -> None:
+    table = _rate_limit_table(synthesized)
+    directory_key = _id(synthesized, synthesized.stack.keys.directory_key)
+    (replica,) = table["Properties"]["Replicas"]  # the primary region only: never replicated
+
+    assert RATE_LIMIT_TABLE in names.ALL_CONTROL_TABLES
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    assert replica["Region"] == "eu-west-1"
+    assert replica["DeletionProtectionEnabled"] is True
+    assert replica["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": True,
+        "RecoveryPeriodInDays": 35,
+    }
+    assert replica["SSESpecification"] == {"KMSMasterKeyId": {"Fn::GetAtt": [directory_key, "Arn"]}}
+
+
+def test_control_plane_tables_refuse_replicas() -> None:
+    stack = Stack(App(), "ReplicaProbe", env={"region": "eu-west-1"})
+    key = aws_kms.Key(stack, "Key", enable_key_rotation=True)
+
+    with pytest.raises(ValueError, match="never replicated"):
+        SpecTable(stack, "Counters", spec=RATE_LIMIT_TABLE, encryption_key=key, replica_key_arns={"us-east-1": "arn"})
+
+
 # --- KMS keys ---------------------------------------------------------------------------------------------------
 
 
@@ -183,12 +281,16 @@ def test_audit_bus_is_named_from_the_layer_and_archived(synthesized: Synthesized
 
 
 def test_audit_bus_has_no_resource_policy(synthesized: SynthesizedApp) -> None:
-    # Only principals of this account with an IAM grant (the outbox) may publish.
+    # Only principals of this account with an IAM grant (the outbox and token functions) may publish.
     synthesized.template.resource_count_is("AWS::Events::EventBusPolicy", 0)
     assert "Policy" not in next(iter(synthesized.resources("AWS::Events::EventBus").values()))["Properties"]
 
 
 # --- Layer and functions ----------------------------------------------------------------------------------------
+
+
+def test_every_function_with_a_settings_model_is_deployed(synthesized: SynthesizedApp) -> None:
+    assert set(synthesized.stack.functions) == set(DEPLOYED_FUNCTIONS) == set(FUNCTION_SETTINGS)
 
 
 def test_layer_is_for_the_functions_runtime_and_architecture(synthesized: SynthesizedApp) -> None:
@@ -224,10 +326,14 @@ def test_function_environment_points_at_the_deployed_resources(synthesized: Synt
     variables = _function(synthesized, name)["Properties"]["Environment"]["Variables"]
     table = synthesized.logical_id(synthesized.stack.directory.table.node.default_child)
     bus = synthesized.logical_id(synthesized.stack.audit.bus.node.default_child)
+    rate_limits = synthesized.logical_id(synthesized.stack.rate_limits.table.node.default_child)
+    master = synthesized.logical_id(synthesized.stack.keys.master_key.node.default_child)
     expected = {
         names.ENV_REGION: "eu-west-1",
         names.ENV_DIRECTORY_TABLE: {"Ref": table},
         names.ENV_AUDIT_BUS: {"Ref": bus},
+        names.ENV_RATE_LIMIT_TABLE: {"Ref": rate_limits},
+        names.ENV_MASTER_KEY_ID: {"Fn::GetAtt": [master, "Arn"]},
     }
 
     for variable, value in expected.items():
@@ -235,13 +341,27 @@ def test_function_environment_points_at_the_deployed_resources(synthesized: Synt
             assert variables[variable] == value
 
 
-def test_jwks_issuer_is_the_control_plane_stage_url(synthesized: SynthesizedApp) -> None:
+@pytest.mark.parametrize("name", ["jwks", "token"])
+def test_issuer_is_the_control_plane_stage_url(synthesized: SynthesizedApp, name: str) -> None:
+    # jwks (discovery) and token (the `iss` claim) must agree on one issuer base.
     api = synthesized.logical_id(synthesized.stack.control_api.api.node.default_child)
-    issuer = _function(synthesized, "jwks")["Properties"]["Environment"]["Variables"][names.ENV_ISSUER_BASE]
+    issuer = _function(synthesized, name)["Properties"]["Environment"]["Variables"][names.ENV_ISSUER_BASE]
 
     rendered = json.dumps(issuer)
     assert rendered.startswith('{"Fn::Join": ["", ["https://", {"Ref": "' + api + '"}')
     assert rendered.endswith(f'"/{STAGE_NAME}"]]}}')
+
+
+def test_token_function_has_memory_for_argon2id_and_rsa(synthesized: SynthesizedApp) -> None:
+    properties = _function(synthesized, "token")["Properties"]
+
+    assert TOKEN_MEMORY_MB >= 1024
+    assert properties["MemorySize"] == TOKEN_MEMORY_MB
+
+
+def test_routed_functions_finish_within_the_api_gateway_integration_timeout(synthesized: SynthesizedApp) -> None:
+    for name in {route.function for route in CONTROL_PLANE_ROUTES}:
+        assert _function(synthesized, name)["Properties"]["Timeout"] < API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS
 
 
 def test_function_logs_have_a_retention(synthesized: SynthesizedApp) -> None:
@@ -255,7 +375,7 @@ def test_function_logs_have_a_retention(synthesized: SynthesizedApp) -> None:
 
 @pytest.mark.parametrize("name", DEPLOYED_FUNCTIONS)
 def test_no_function_role_has_managed_policies_or_wildcard_resources(synthesized: SynthesizedApp, name: str) -> None:
-    service_function = {"jwks": synthesized.stack.jwks, "outbox": synthesized.stack.outbox}[name]
+    service_function = synthesized.stack.functions[name]
     role_id = synthesized.logical_id(service_function.role.node.default_child)
 
     assert "ManagedPolicyArns" not in synthesized.template_json["Resources"][role_id]["Properties"]
@@ -284,20 +404,107 @@ def test_jwks_only_reads_the_directory_and_never_uses_the_master_key(synthesized
     assert {a for a in actions if a.startswith("kms:")} <= {"kms:Decrypt", "kms:DescribeKey"}
 
 
-def test_table_key_is_only_usable_through_dynamodb(synthesized: SynthesizedApp) -> None:
+@pytest.mark.parametrize("name", ["jwks", "token"])
+def test_table_key_is_only_usable_through_dynamodb(synthesized: SynthesizedApp, name: str) -> None:
     directory_key = synthesized.logical_id(synthesized.stack.keys.directory_key.node.default_child)
 
-    for statement in _statements(synthesized, synthesized.stack.jwks.role):
+    for statement in _statements(synthesized, synthesized.stack.functions[name].role):
         if directory_key in _get_att_arns(statement["Resource"]):
             assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "dynamodb.eu-west-1.amazonaws.com"}}
 
 
-def test_no_role_in_the_stack_may_use_the_master_key_yet(synthesized: SynthesizedApp) -> None:
-    # Version 1 deploys no function that wraps or unwraps tenant keys.
-    master = synthesized.logical_id(synthesized.stack.keys.master_key.node.default_child)
+def test_outbox_uses_the_table_key_outside_dynamodb_only_to_read_the_stream(synthesized: SynthesizedApp) -> None:
+    # CDK's stream-read grant (DynamoEventSource) adds kms:Decrypt/DescribeKey on the table key without a
+    # kms:ViaService condition; everything else the outbox may do with the key goes through DynamoDB.
+    directory_key = synthesized.logical_id(synthesized.stack.keys.directory_key.node.default_child)
+    unconditioned = {
+        (action, resource)
+        for action, resource, condition in _grants(_statements(synthesized, synthesized.stack.outbox.role))
+        if resource == directory_key and condition == json.dumps(None)
+    }
 
-    for policy in synthesized.resources("AWS::IAM::Policy").values():
-        assert master not in _get_att_arns(policy["Properties"]["PolicyDocument"])
+    assert unconditioned <= {("kms:Decrypt", directory_key), ("kms:DescribeKey", directory_key)}
+
+
+def test_only_the_token_role_may_use_the_master_key_and_only_to_unwrap(synthesized: SynthesizedApp) -> None:
+    master = synthesized.logical_id(synthesized.stack.keys.master_key.node.default_child)
+    token_role = {"Ref": _id(synthesized, synthesized.stack.token.role)}
+    users = [
+        policy["Properties"]
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if master in _get_att_arns(policy["Properties"]["PolicyDocument"])
+    ]
+
+    assert [policy["Roles"] for policy in users] == [[token_role]]
+    (policy,) = users
+    on_master = [s for s in policy["PolicyDocument"]["Statement"] if master in _get_att_arns(s["Resource"])]
+    assert on_master == [
+        {
+            "Action": "kms:Decrypt",
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [master, "Arn"]},
+            "Condition": MASTER_KEY_CONDITIONS,
+        }
+    ]
+
+
+def test_the_client_secret_pepper_context_passes_the_master_key_conditions() -> None:
+    # The token function unwraps the pepper with {tenantId: platform tenant, kid: "client-secret-pepper"}: the
+    # same two keys as every tenant key, so the grant above (and the key policy's denies) admit it.
+    from wiresocket.services.pepper import PEPPER_CONTEXT
+
+    assert PEPPER_CONTEXT == {"tenantId": PLATFORM_TENANT_ID, "kid": "client-secret-pepper"}
+    assert set(PEPPER_CONTEXT) == set(ENCRYPTION_CONTEXT_KEYS)
+
+
+def test_token_role_grants_exactly_what_the_token_endpoints_use(synthesized: SynthesizedApp) -> None:
+    stack = synthesized.stack
+    directory = _id(synthesized, stack.directory.table)
+    rate_limits = _id(synthesized, stack.rate_limits.table)
+    table_key = _id(synthesized, stack.keys.directory_key)
+    master = _id(synthesized, stack.keys.master_key)
+    bus = _id(synthesized, stack.audit.bus)
+    log_group = _id(synthesized, stack.token.log_group)
+    no_condition = json.dumps(None)
+    via_dynamodb = json.dumps({"StringEquals": {"kms:ViaService": "dynamodb.eu-west-1.amazonaws.com"}})
+    table_actions = {
+        # Reads (Scan deliberately absent) ...
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DescribeTable",
+        # ... and writes; TransactWriteItems is authorized per item by these same actions.
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    }
+    # What DynamoDB needs of the table key to read and write the encrypted tables on the caller's behalf.
+    table_key_actions = {
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    }
+    tables = {directory, *(f"{directory}/index/{index.name}" for index in DIRECTORY_TABLE.indexes), rate_limits}
+    expected = {
+        *((action, log_group, no_condition) for action in ("logs:CreateLogStream", "logs:PutLogEvents")),
+        *((action, table, no_condition) for action in table_actions for table in tables),
+        *((action, table_key, via_dynamodb) for action in table_key_actions),
+        ("kms:Decrypt", master, json.dumps(MASTER_KEY_CONDITIONS, sort_keys=True)),
+        ("events:PutEvents", bus, no_condition),
+    }
+
+    grants = _grants(_statements(synthesized, stack.token.role))
+
+    assert grants == expected
+    # The master key is only ever unwrapped: no data keys are generated, nothing is re-wrapped.
+    assert {action for action, resource, _ in grants if resource == master} == {"kms:Decrypt"}
+    assert not any(action.startswith("kms:GenerateDataKey") for action, resource, _ in grants if resource != table_key)
 
 
 def test_outbox_writes_the_directory_and_publishes_only_on_the_audit_bus(synthesized: SynthesizedApp) -> None:
@@ -380,7 +587,7 @@ def test_each_deployed_route_proxies_to_its_function(synthesized: SynthesizedApp
     methods = _deployed_methods(synthesized)
     function_ids = {
         name: synthesized.logical_id(service_function.function.node.default_child)
-        for name, service_function in {"jwks": synthesized.stack.jwks}.items()
+        for name, service_function in synthesized.stack.functions.items()
     }
 
     for route in CONTROL_PLANE_ROUTES:
@@ -392,6 +599,36 @@ def test_each_deployed_route_proxies_to_its_function(synthesized: SynthesizedApp
         required = {f"method.request.path.{name}": True for name in path_parameters(route.resource)}
         assert method.get("RequestParameters", {}) == required
         assert "RequestValidatorId" in method
+
+
+@pytest.mark.parametrize(
+    ("method", "resource", "function"),
+    [
+        ("POST", "/connect/token", "token"),
+        ("POST", "/connect/revocation", "token"),
+        ("POST", "/connect/introspect", "token"),
+        ("GET", "/{tenantId}/.well-known/openid-configuration", "jwks"),
+    ],
+)
+def test_oauth_and_discovery_routes_are_lambda_proxy_methods(
+    synthesized: SynthesizedApp, method: str, resource: str, function: str
+) -> None:
+    deployed = _deployed_methods(synthesized)[(method, resource)]
+    function_id = _id(synthesized, synthesized.stack.functions[function].function)
+    source_path = re.sub(r"\{[^}]+\}", "*", resource)  # execute-api ARNs put `*` for path parameters
+    invoke = [
+        permission["Properties"]
+        for permission in synthesized.resources("AWS::Lambda::Permission").values()
+        if permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        and json.dumps(permission["Properties"]["SourceArn"]).endswith(f'"/{method}{source_path}"]]}}')
+    ]
+
+    assert deployed["AuthorizationType"] == "NONE"  # authenticated in the function, or public by protocol
+    assert deployed["Integration"]["Type"] == "AWS_PROXY"
+    assert deployed["Integration"]["IntegrationHttpMethod"] == "POST"
+    assert _get_att_arns(deployed["Integration"]["Uri"]) == {function_id}
+    assert len(invoke) == 1, "API Gateway may invoke the function for this route, on the deployed stage only"
+    assert function in UNAUTHENTICATED_FUNCTIONS
 
 
 def test_lambda_permissions_are_scoped_to_the_stage_and_never_test_invoke(synthesized: SynthesizedApp) -> None:

@@ -1,6 +1,7 @@
 """``PlatformKeys.grant_envelope``: the only way a function may use the master key (SPEC §5).
 
-No function of version 1 needs it, so it is exercised on a small stack of its own (synthesized once).
+The global stack grants it to the token function (``kms:Decrypt`` only; see ``test_global_stack.py``). Here
+its refusals and conditions are exercised on a small stack of its own (synthesized once).
 """
 
 from __future__ import annotations
