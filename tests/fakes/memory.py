@@ -7,8 +7,9 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -16,19 +17,24 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from wiresocket.domain.apps import App
 from wiresocket.domain.audit import AuditEvent
 from wiresocket.domain.clients import ClientKind, ClientRef, DashboardClient
-from wiresocket.domain.errors import Conflict, DependencyUnavailable, IntegrityError, LeaseLost
+from wiresocket.domain.errors import Conflict, DependencyUnavailable, IntegrityError, InvalidInput, LeaseLost
 from wiresocket.domain.keys import SigningKey
 from wiresocket.domain.plans import Plan
 from wiresocket.domain.refresh import FamilyStatus, RefreshFamily, RefreshStatus, RefreshToken
-from wiresocket.domain.tenants import Tenant
+from wiresocket.domain.tenants import Tenant, TenantStatus
+from wiresocket.domain.time import iso_utc
 from wiresocket.domain.users import User
 from wiresocket.names import PLATFORM_TENANT_ID
 from wiresocket.ports import (
     CheckLease,
     CheckRefreshFamilyActive,
+    ClaimFreePlan,
     ConsumeRefreshToken,
     DataKey,
+    DeleteApp,
     Lease,
+    Listing,
+    PageStart,
     PutApp,
     PutDashboardClient,
     PutKey,
@@ -39,9 +45,12 @@ from wiresocket.ports import (
     PutTenant,
     PutUser,
     RecordAudit,
+    ReleaseFreePlan,
     ReplaceApp,
     ReplaceKey,
+    ReplaceSecretPepper,
     ReplaceTenant,
+    ReplaceUser,
     RevokeRefreshFamily,
     Write,
 )
@@ -131,6 +140,8 @@ class MemoryStore:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.pepper: tuple[bytes, str] | None = None
         self.reads = 0
+        # issue 4: the Free-plan slot per tenant (tenant id -> app id)
+        self.free_plans: dict[str, str] = {}
 
     # IdentityDirectory reads (issue 3)
     def client(self, client_id: str) -> ClientRef | None:
@@ -269,6 +280,25 @@ class MemoryStore:
                 raise Conflict("refresh token not active")
         elif isinstance(write, PutSecretPepper) and self.pepper is not None:
             raise Conflict("pepper exists")
+        else:
+            self._admin_condition(write)
+
+    def _admin_condition(self, write: Write) -> None:
+        if isinstance(write, ReplaceUser):
+            stored = self.users.get((write.user.tenant_id, write.user.user_id))
+            if stored is None or stored.status.value != write.expected_status:
+                raise Conflict("user changed")
+        elif isinstance(write, ClaimFreePlan | ReleaseFreePlan):
+            if self.free_plans.get(write.tenant_id, write.app_id) != write.app_id:
+                raise Conflict("another app holds the Free plan")
+        elif isinstance(write, DeleteApp):
+            stored_app = self.apps.get((write.app.tenant_id, write.app.app_id))
+            if stored_app is None or stored_app.credential_generation != write.expected_generation:
+                raise Conflict("app changed")
+        elif isinstance(write, ReplaceSecretPepper) and (
+            self.pepper is None or self.pepper[1] != write.expected_master_key_id
+        ):
+            raise Conflict("pepper re-wrapped")
 
     def _apply(self, write: Write) -> None:
         if isinstance(write, PutTenant | ReplaceTenant):
@@ -296,8 +326,109 @@ class MemoryStore:
             self.families[write.family.family_id] = write.family
         elif isinstance(write, PutRefreshToken | ConsumeRefreshToken):
             self.refresh_tokens[write.token.token_hash] = write.token
-        elif isinstance(write, PutSecretPepper):
+        elif isinstance(write, PutSecretPepper | ReplaceSecretPepper):
             self.pepper = (write.wrapped, write.master_key_id)
+        elif isinstance(write, ReplaceUser):
+            self.users[(write.user.tenant_id, write.user.user_id)] = write.user
+        elif isinstance(write, ClaimFreePlan):
+            self.free_plans[write.tenant_id] = write.app_id
+        elif isinstance(write, ReleaseFreePlan):
+            self.free_plans.pop(write.tenant_id, None)
+        elif isinstance(write, DeleteApp):
+            gone = write.app
+            self.apps.pop((gone.tenant_id, gone.app_id), None)
+            self.clients.pop(gone.client_id, None)
+            self.app_names.discard((gone.tenant_id, gone.name.lower()))
+
+    # AdminDirectory (issue 4): the same key shapes and cursor checks as the DynamoDB adapter
+    def list_tenants(self, status: TenantStatus | None, limit: int, start: PageStart | None) -> Listing[Tenant]:
+        self._check()
+        prefix = f"{status.value}#" if status is not None else ""
+        _check_start(
+            start,
+            {
+                "pk": lambda v: v.startswith("TENANT#"),
+                "sk": lambda v: v == "TENANT",
+                "gsi1pk": lambda v: v == "TENANTS",
+                "gsi1sk": lambda v: v.startswith(prefix),
+            },
+        )
+        with self._mutex:
+            rows = [
+                (
+                    {
+                        "pk": f"TENANT#{t.tenant_id}",
+                        "sk": "TENANT",
+                        "gsi1pk": "TENANTS",
+                        "gsi1sk": f"{t.status.value}#{t.created_at:012d}#{t.tenant_id}",
+                    },
+                    t,
+                )
+                for t in self.tenants.values()
+            ]
+        rows = [r for r in rows if r[0]["gsi1sk"].startswith(prefix)]
+        return _page(rows, limit, start, lambda k: (k["gsi1sk"], k["pk"], k["sk"]))
+
+    def _tenant_rows(self, tenant_id: str, prefix: str, start: PageStart | None) -> str:
+        pk = f"TENANT#{tenant_id}"
+        _check_start(start, {"pk": lambda v: v == pk, "sk": lambda v: v.startswith(prefix)})
+        return pk
+
+    def list_apps(self, tenant_id: str, limit: int, start: PageStart | None) -> Listing[App]:
+        self._check()
+        pk = self._tenant_rows(tenant_id, "APP#", start)
+        with self._mutex:
+            rows = [({"pk": pk, "sk": f"APP#{a}"}, app) for (t, a), app in self.apps.items() if t == tenant_id]
+        return _page(rows, limit, start, lambda k: (k["sk"],))
+
+    def list_users(self, tenant_id: str, limit: int, start: PageStart | None) -> Listing[User]:
+        self._check()
+        pk = self._tenant_rows(tenant_id, "USER#", start)
+        with self._mutex:
+            rows = [({"pk": pk, "sk": f"USER#{u}"}, user) for (t, u), user in self.users.items() if t == tenant_id]
+        return _page(rows, limit, start, lambda k: (k["sk"],))
+
+    def list_plans(self) -> list[Plan]:
+        self._check()
+        return sorted(self.plans.values(), key=lambda p: p.plan_id)
+
+    def list_audit(self, tenant_id: str | None, limit: int, start: PageStart | None) -> Listing[AuditEvent]:
+        self._check()
+        with self._mutex:
+            events = list(self.events.values())
+        if tenant_id is not None:
+            pk = f"AUDIT#{tenant_id}"
+            _check_start(start, {"pk": lambda v: v == pk, "sk": lambda v: True})
+            rows = [({"pk": pk, "sk": _audit_sk(e)}, e) for e in events if e.tenant_id == tenant_id]
+            return _page(rows, limit, start, lambda k: (k["sk"],), descending=True)
+        _check_start(
+            start,
+            {
+                "pk": lambda v: v.startswith("AUDIT#"),
+                "sk": lambda v: True,
+                "gsi1pk": lambda v: v == "AUDIT",
+                "gsi1sk": lambda v: True,
+            },
+        )
+        if start is not None and start["sk"] != start["gsi1sk"]:
+            raise InvalidInput("cursor does not belong to this listing")
+        all_rows = [
+            (
+                {
+                    "pk": f"AUDIT#{e.tenant_id or 'platform'}",
+                    "sk": _audit_sk(e),
+                    "gsi1pk": "AUDIT",
+                    "gsi1sk": _audit_sk(e),
+                },
+                e,
+            )
+            for e in events
+        ]
+        return _page(all_rows, limit, start, lambda k: (k["gsi1sk"], k["pk"]), descending=True)
+
+    def free_plan_holder(self, tenant_id: str) -> str | None:
+        self._check()
+        return self.free_plans.get(tenant_id)
 
     # LockStore
     def try_acquire(self, name: str, owner: str, lease_seconds: float, now: float) -> Lease | None:
@@ -328,6 +459,68 @@ class MemoryStore:
         with self._mutex:
             for event in events:
                 self.published.setdefault(event.event_id, now)
+
+
+_T = TypeVar("_T")
+
+
+def _audit_sk(event: AuditEvent) -> str:
+    return f"{iso_utc(event.occurred_at)}#{event.event_id}"
+
+
+def _check_start(start: PageStart | None, expected: Mapping[str, Callable[[str], bool]]) -> None:
+    """The adapter's cursor check: exactly the listing's key attributes, each inside the listed partition."""
+    if start is None:
+        return
+    if set(start) != set(expected):
+        raise InvalidInput("cursor does not belong to this listing")
+    for name, value in start.items():
+        if not isinstance(value, str) or not 0 < len(value) <= 512 or not expected[name](value):
+            raise InvalidInput("cursor does not belong to this listing")
+
+
+def _page(
+    rows: list[tuple[dict[str, str], _T]],
+    limit: int,
+    start: PageStart | None,
+    order: Callable[[Mapping[str, str]], tuple[str, ...]],
+    *,
+    descending: bool = False,
+) -> Listing[_T]:
+    """Rows in key order, resumed after ``start``, at most ``limit``; the next start is the last row's key."""
+    rows = sorted(rows, key=lambda r: order(r[0]), reverse=descending)
+    if start is not None:
+        pivot = order(start)
+        rows = [r for r in rows if (order(r[0]) < pivot if descending else order(r[0]) > pivot)]
+    page = rows[:limit]
+    return Listing([item for _, item in page], dict(page[-1][0]) if len(rows) > limit else None)
+
+
+class FakeMasterKeyManager:
+    """The ``MasterKeyManager`` over a ``FakeKeyWrapper``: the wrapper's ``current`` plays the alias, and the two
+    provisioned slots (``names.MASTER_KEY_SLOTS``) are slot a = the wrapper's first key and a fresh slot b."""
+
+    SLOT_B = "arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-4000-8000-00000000000b"
+
+    def __init__(self, wrapper: FakeKeyWrapper) -> None:
+        from wiresocket.names import MASTER_KEY_SLOTS
+
+        self.wrapper = wrapper
+        self.slots: dict[str, str] = {MASTER_KEY_SLOTS[0]: wrapper.current, MASTER_KEY_SLOTS[1]: self.SLOT_B}
+        self.known: set[str] = {wrapper.current, self.SLOT_B}
+
+    def current(self) -> str:
+        return self.wrapper.current
+
+    def describe(self, key_ref: str) -> str:
+        if key_ref in self.slots:
+            return self.slots[key_ref]
+        if key_ref not in self.known:
+            raise InvalidInput("no such key")
+        return key_ref
+
+    def point_alias(self, key_arn: str) -> None:
+        self.wrapper.current = key_arn
 
 
 class MemoryBus:

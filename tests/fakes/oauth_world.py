@@ -13,7 +13,7 @@ import base64
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -33,7 +33,17 @@ from wiresocket.domain.tenants import TenantStatus
 from wiresocket.domain.users import User, UserRole
 from wiresocket.edge.oauth import handle_oauth_event
 from wiresocket.names import PLATFORM_TENANT_ID
-from wiresocket.ports import Clock, IdentityDirectory, KeyWrapper, LockStore, ReplaceApp, ReplaceTenant
+from wiresocket.ports import (
+    AdminDirectory,
+    Clock,
+    IdentityDirectory,
+    KeyWrapper,
+    LockStore,
+    MasterKeyManager,
+    ReplaceApp,
+    ReplaceTenant,
+)
+from wiresocket.services.admin import AdminService
 from wiresocket.services.clientauth import ClientAuthenticator
 from wiresocket.services.directory_entries import DirectoryEntries
 from wiresocket.services.introspection import TokenIntrospection
@@ -45,6 +55,7 @@ from wiresocket.services.refresh import RefreshTokens
 from wiresocket.services.sealing import UnsealedKeyCache
 from wiresocket.services.signing import TokenSigner
 from wiresocket.services.tenants import TenantService
+from wiresocket.services.termination import RecordingTerminator
 from wiresocket.services.token import TokenPolicy, TokenService
 from wiresocket.services.verification import TokenVerifier
 
@@ -361,3 +372,33 @@ def memory_world(**kwargs: Any) -> tuple[OAuthWorld, MemoryStore, FakeKeyWrapper
     store, wrapper, clock, counters = MemoryStore(), FakeKeyWrapper(), FakeClock(), MemoryCounterStore()
     world = build_world(store, store, wrapper, clock, counters, **kwargs)
     return world, store, wrapper, clock, counters
+
+
+# --- the admin service over a world (issue 4) -------------------------------------------------------------
+
+
+def build_admin(
+    world: OAuthWorld,
+    directory: AdminDirectory,
+    locks: LockStore,
+    master_keys: MasterKeyManager,
+    *,
+    region: str = "eu-west-1",
+    on_commit: Callable[[], object] | None = None,
+) -> tuple[AdminService, RecordingTerminator]:
+    """An ``AdminService`` over ``world``'s services (``directory`` is ``world.store``, typed for listings),
+    with a recording terminator that the test can inspect."""
+    terminator = RecordingTerminator()
+    admin = AdminService(
+        directory,
+        world.tenants,
+        world.entries,
+        world.vault,
+        master_keys,
+        terminator,
+        LockManager(locks, world.clock, wait_seconds=10),
+        world.clock,
+        region=region,
+        on_commit=on_commit,
+    )
+    return admin, terminator

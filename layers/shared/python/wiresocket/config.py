@@ -117,9 +117,75 @@ class TokenSettings(KeyVaultSettings):
             raise SettingsError("refresh token lifetime must be at least 300 s and at most the family's maximum age")
 
 
+@dataclass(frozen=True)
+class AdminSettings(KeyVaultSettings):
+    """The admin function: ``/signup``, ``/admin/...`` and ``/platform/...`` (SPEC §6). It verifies dashboard
+    tokens, creates client secrets (so it may create the pepper) and changes keys."""
+
+    issuer_base: str = _env(names.ENV_ISSUER_BASE, "http://127.0.0.1:8080")
+    rate_limit_table: str = _env(names.ENV_RATE_LIMIT_TABLE, names.RATE_LIMIT_TABLE.default_name)
+    idempotency_table: str = _env(names.ENV_IDEMPOTENCY_TABLE, names.IDEMPOTENCY_TABLE.default_name)
+    idempotency_ttl_seconds: int = _env(names.ENV_IDEMPOTENCY_TTL, 3600)
+    connections_table: str = _env(names.ENV_CONNECTIONS_TABLE, names.CONNECTIONS_TABLE.default_name)
+    """The connection registry (same name in every license region): termination finds sessions there."""
+
+
+@dataclass(frozen=True)
+class KeyMaintenanceSettings(KeyVaultSettings):
+    """The scheduled key job: rotate every active tenant's keys after ``key_rotation_days`` and retire keys
+    whose grace period has ended."""
+
+    key_rotation_days: int = _env(names.ENV_KEY_ROTATION_DAYS, 30)
+
+
+@dataclass(frozen=True)
+class WsConnectSettings(BaseSettings):
+    """The ``ws_connect`` function: the ``$connect`` authorizer and the ``$connect``/``$disconnect`` handlers
+    (SPEC §8). It reads the directory (cached for at most ``state_cache_seconds``) and writes the connection
+    registry of each app's license region."""
+
+    issuer_base: str = _env(names.ENV_ISSUER_BASE, "http://127.0.0.1:8080")
+    state_cache_seconds: int = _env(names.ENV_STATE_CACHE_SECONDS, 5)
+    connections_table: str = _env(names.ENV_CONNECTIONS_TABLE, names.CONNECTIONS_TABLE.default_name)
+    ws_management_endpoint: str = _env(names.ENV_WS_MANAGEMENT_ENDPOINT, "")
+    data_region: str = _env(names.ENV_DATA_REGION, "")
+    connection_max_seconds: int = _env(names.ENV_CONNECTION_MAX_SECONDS, 2 * 3600)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.state_cache_seconds <= 60:
+            raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+        if not 60 <= self.connection_max_seconds <= 2 * 3600:
+            raise SettingsError(f"{names.ENV_CONNECTION_MAX_SECONDS} must be 60-7200 seconds")
+
+    @property
+    def websocket_region(self) -> str:
+        """The AWS region of this stack's WebSocket API."""
+        return self.data_region or self.region
+
+
+@dataclass(frozen=True)
+class TerminatorSettings(BaseSettings):
+    """The regional ``terminator`` function: on revocation, suspension and app disable/delete events it closes
+    the matching connections held by this region's WebSocket API (a backstop behind the admin API's own
+    termination, which already reaches every region)."""
+
+    connections_table: str = _env(names.ENV_CONNECTIONS_TABLE, names.CONNECTIONS_TABLE.default_name)
+    audit_bus: str = _env(names.ENV_AUDIT_BUS, names.AUDIT_BUS_NAME)
+    data_region: str = _env(names.ENV_DATA_REGION, "")
+
+    @property
+    def websocket_region(self) -> str:
+        """The AWS region of this stack's WebSocket API."""
+        return self.data_region or self.region
+
+
 FUNCTION_SETTINGS: dict[str, type[BaseSettings]] = {
     "jwks": JwksSettings,
     "token": TokenSettings,
     "outbox": OutboxSettings,
+    "admin": AdminSettings,
+    "key_maintenance": KeyMaintenanceSettings,
+    "terminator": TerminatorSettings,
+    "ws_connect": WsConnectSettings,
 }
 """Function name (folder under ``functions/``) → its settings model. The CDK app sets exactly these vars."""

@@ -47,6 +47,13 @@ def aws_region_of(license_region: str) -> str:
     return license_region.removeprefix("aws-")
 
 
+# --- Master key (SPEC §5): functions use the alias; rotation re-points it between two provisioned slots -------
+
+MASTER_KEY_ALIAS: Final = "alias/wiresocket-master"
+MASTER_KEY_SLOTS: Final[tuple[str, ...]] = ("alias/wiresocket-master-a", "alias/wiresocket-master-b")
+"""No function may create KMS keys: the deployment provisions two identical master keys and rotation moves the
+alias to the one not in use (docs/keys.md)."""
+
 # --- Environment variable names (read only by config.py) --------------------------------------------------
 
 ENV_DIRECTORY_TABLE: Final = "WIRESOCKET_DIRECTORY_TABLE"
@@ -63,6 +70,9 @@ ENV_ACCESS_TOKEN_TTL: Final = "WIRESOCKET_ACCESS_TOKEN_TTL_SECONDS"  # noqa: S10
 ENV_REFRESH_TOKEN_TTL: Final = "WIRESOCKET_REFRESH_TOKEN_TTL_SECONDS"  # noqa: S105 - a variable name
 ENV_REFRESH_FAMILY_MAX_AGE: Final = "WIRESOCKET_REFRESH_FAMILY_MAX_AGE_SECONDS"
 ENV_RATE_LIMIT_TABLE: Final = "WIRESOCKET_RATE_LIMIT_TABLE"
+ENV_IDEMPOTENCY_TABLE: Final = "WIRESOCKET_IDEMPOTENCY_TABLE"
+ENV_KEY_ROTATION_DAYS: Final = "WIRESOCKET_KEY_ROTATION_DAYS"
+ENV_IDEMPOTENCY_TTL: Final = "WIRESOCKET_IDEMPOTENCY_TTL_SECONDS"
 ENV_LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 ENV_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 
@@ -131,7 +141,17 @@ RATE_LIMIT_TABLE: Final = TableSpec(
     ttl_attribute="expires_at_ttl",
 )
 
-ALL_CONTROL_TABLES: Final[tuple[TableSpec, ...]] = (RATE_LIMIT_TABLE,)
+# Idempotency records of the admin API (powertools idempotency's DynamoDB layout: key ``id``, expiry
+# ``expiration``). Regional to the primary region, like the rate limits.
+IDEMPOTENCY_TABLE: Final = TableSpec(
+    logical_name="Idempotency",
+    default_name="wiresocket-idempotency",
+    partition_key="id",
+    sort_key=None,
+    ttl_attribute="expiration",
+)
+
+ALL_CONTROL_TABLES: Final[tuple[TableSpec, ...]] = (RATE_LIMIT_TABLE, IDEMPOTENCY_TABLE)
 """Control-plane tables that are regional (primary region only), not global tables."""
 
 # --- Control-plane HTTP routes (REST API, SPEC §1) ----------------------------------------------------------
@@ -152,5 +172,42 @@ CONTROL_PLANE_ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/connect/token", "token"),
     Route("POST", "/connect/revocation", "token"),
     Route("POST", "/connect/introspect", "token"),
+    Route("POST", "/signup", "admin"),
+    Route("GET", "/openapi.json", "admin"),
+    Route("ANY", "/admin/{proxy+}", "admin"),
+    Route("ANY", "/platform/{proxy+}", "admin"),
 )
 """Every control-plane route. The CDK REST API and the local HTTP gateway are both built from this table."""
+
+# --- Data plane (issue 5): regional tables and settings ---------------------------------------------------------
+
+ENV_CONNECTIONS_TABLE: Final = "WIRESOCKET_CONNECTIONS_TABLE"
+ENV_WS_MANAGEMENT_ENDPOINT: Final = "WIRESOCKET_WS_MANAGEMENT_ENDPOINT"
+"""The ``@connections`` endpoint of this region's WebSocket API (``https://{api}.execute-api.{region}.
+amazonaws.com/{stage}``; the emulator's ``http://127.0.0.1:<port>/local`` locally). Empty: derived from the
+event's ``domainName`` and ``stage``."""
+ENV_DATA_REGION: Final = "WIRESOCKET_DATA_REGION"
+"""The AWS region of this data-plane stack's WebSocket API (where a connection lives, not where its app's
+data lives). Empty: ``WIRESOCKET_REGION``."""
+ENV_STATE_CACHE_SECONDS: Final = "WIRESOCKET_STATE_CACHE_SECONDS"
+ENV_CONNECTION_MAX_SECONDS: Final = "WIRESOCKET_CONNECTION_MAX_SECONDS"
+
+# The connection registry (SPEC §8, §9): one item per live WebSocket connection, written only in the table of
+# the app's license region (the same table name in every region). ``pk`` is ``{wsRegion}#{connectionId}``
+# (connection ids are unique per API only). The indexes find a tenant's, an app's and a document's
+# connections for termination and relay; TTL reaps entries whose ``$disconnect`` never came.
+CONNECTIONS_TABLE: Final = TableSpec(
+    logical_name="Connections",
+    default_name="wiresocket-connections",
+    partition_key="pk",
+    sort_key=None,
+    indexes=(
+        IndexSpec(name="by-tenant", partition_key="tenantId", sort_key="pk"),
+        IndexSpec(name="by-app", partition_key="appKey", sort_key="pk"),
+        IndexSpec(name="by-document", partition_key="documentKey", sort_key="pk"),
+    ),
+    ttl_attribute="expires_at_ttl",
+)
+
+ALL_REGIONAL_TABLES: Final[tuple[TableSpec, ...]] = (CONNECTIONS_TABLE,)
+"""App-data tables that exist in every license region's stack and hold only that region's apps' data."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from wiresocket.domain.apps import App
 from wiresocket.domain.audit import AuditEvent
@@ -16,7 +16,7 @@ from wiresocket.domain.clients import ClientRef, DashboardClient
 from wiresocket.domain.keys import KeyState, SigningKey
 from wiresocket.domain.plans import Plan
 from wiresocket.domain.refresh import RefreshFamily, RefreshToken
-from wiresocket.domain.tenants import Tenant
+from wiresocket.domain.tenants import Tenant, TenantStatus
 from wiresocket.domain.users import User
 
 # --- Time ---------------------------------------------------------------------------------------------------
@@ -204,6 +204,52 @@ class PutSecretPepper:
     master_key_id: str
 
 
+# --- Directory writes of the admin API (issue 4) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplaceUser:
+    """Overwrite a user (status changes), only if it still exists with status ``expected_status``."""
+
+    user: User
+    expected_status: str
+
+
+@dataclass(frozen=True)
+class ClaimFreePlan:
+    """Claim the tenant's one Free-plan slot for ``app_id``: fails if another app holds it (idempotent for the
+    holder). Committed with the plan change, so "one Free-plan app per tenant" holds under concurrency."""
+
+    tenant_id: str
+    app_id: str
+
+
+@dataclass(frozen=True)
+class ReleaseFreePlan:
+    """Give the tenant's Free-plan slot back; fails only if *another* app holds it."""
+
+    tenant_id: str
+    app_id: str
+
+
+@dataclass(frozen=True)
+class DeleteApp:
+    """Delete an app with its ``client_id`` registration and its name claim, only if the app still exists with
+    credential generation ``expected_generation``."""
+
+    app: App
+    expected_generation: int
+
+
+@dataclass(frozen=True)
+class ReplaceSecretPepper:
+    """Store the re-wrapped pepper, only if it is still wrapped under ``expected_master_key_id`` (CAS)."""
+
+    wrapped: bytes
+    master_key_id: str
+    expected_master_key_id: str
+
+
 Write = (
     PutTenant
     | ReplaceTenant
@@ -222,6 +268,11 @@ Write = (
     | PutRefreshToken
     | ConsumeRefreshToken
     | PutSecretPepper
+    | ReplaceUser
+    | ClaimFreePlan
+    | ReleaseFreePlan
+    | DeleteApp
+    | ReplaceSecretPepper
 )
 
 
@@ -321,4 +372,78 @@ class EventBus(Protocol):
 
     def put(self, events: Sequence[AuditEvent]) -> set[str]:
         """Put ``events``; returns the ids of those that were *not* accepted. Raises on total failure."""
+        ...
+
+
+# --- Admin API reads (issue 4) ------------------------------------------------------------------------------
+
+PageStart = Mapping[str, str]
+"""Where a listing resumes: the (string) key attributes of the last item of the previous page. Adapters refuse
+(``InvalidInput``) a start key that does not belong to the partition being listed."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Listing(Generic[_T]):
+    """One page of a directory listing; ``next_start`` is None on the last page."""
+
+    items: list[_T]
+    next_start: dict[str, str] | None = None
+
+
+@runtime_checkable
+class PepperStore(Protocol):
+    """Where the wrapped client-secret pepper lives (the directory)."""
+
+    def secret_pepper(self) -> tuple[bytes, str] | None:
+        """The wrapped pepper and its master-key version tag, or None."""
+        ...
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` atomically."""
+        ...
+
+
+class AdminDirectory(IdentityDirectory, Protocol):
+    """The directory as the admin API and the key maintenance job read it: listings, newest audit first."""
+
+    def list_tenants(self, status: TenantStatus | None, limit: int, start: PageStart | None) -> Listing[Tenant]:
+        """Tenants (of ``status`` when given), in status then creation order. Eventually consistent."""
+        ...
+
+    def list_apps(self, tenant_id: str, limit: int, start: PageStart | None) -> Listing[App]:
+        """The tenant's apps."""
+        ...
+
+    def list_users(self, tenant_id: str, limit: int, start: PageStart | None) -> Listing[User]:
+        """The tenant's users."""
+        ...
+
+    def list_plans(self) -> list[Plan]:
+        """Every plan (there are few)."""
+        ...
+
+    def list_audit(self, tenant_id: str | None, limit: int, start: PageStart | None) -> Listing[AuditEvent]:
+        """Audit events newest first: the tenant's (``tenant_id``), or every event (None)."""
+        ...
+
+    def free_plan_holder(self, tenant_id: str) -> str | None:
+        """The app id holding the tenant's Free-plan slot, or None."""
+        ...
+
+
+class MasterKeyManager(Protocol):
+    """The KMS master key behind the configured alias: which key it is, and moving it (SPEC §5)."""
+
+    def current(self) -> str:
+        """The ARN of the key the configured alias names now."""
+        ...
+
+    def describe(self, key_ref: str) -> str:
+        """The ARN of ``key_ref`` if it is a usable master key; ``InvalidInput`` if unknown or unusable."""
+        ...
+
+    def point_alias(self, key_arn: str) -> None:
+        """Point the configured alias at ``key_arn``: new data keys are generated under it from now on."""
         ...

@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
     from wiresocket.adapters.clock import SystemClock
+    from wiresocket.adapters.dynamo_connections import DynamoConnectionRegistry
     from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore, DynamoOutbox
     from wiresocket.adapters.kms import KmsKeyWrapper
+    from wiresocket.services.authorize import CachedStateDirectory, ConnectionAuthorizer
+    from wiresocket.services.connections import ConnectionService
     from wiresocket.services.directory_entries import DirectoryEntries
     from wiresocket.services.discovery import DiscoveryService
     from wiresocket.services.introspection import TokenIntrospection
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from wiresocket.services.sealing import UnsealedKeyCache
     from wiresocket.services.token import TokenService
     from wiresocket.services.verification import TokenVerifier
+
+
+REWRAP_BUDGET_SECONDS = 15.0
 
 
 @functools.cache
@@ -274,3 +280,188 @@ def discovery_service() -> DiscoveryService:
 
     s = jwks_settings()
     return DiscoveryService(directory(s.directory_table, s.region), issuer_base=s.issuer_base)
+
+
+# --- ws_connect function (issue 5): $connect authorizer and connection registry ----------------------------
+
+
+@functools.cache
+def ws_connect_settings() -> config.WsConnectSettings:
+    """Settings of the ws_connect function."""
+    return config.WsConnectSettings.from_env()
+
+
+@functools.cache
+def connection_state_directory() -> CachedStateDirectory:
+    """The directory as the data plane reads it: tenant/keys, app and plan cached for a few seconds."""
+    from wiresocket.services.authorize import SECURITY_STATE, CachedStateDirectory
+
+    s = ws_connect_settings()
+    return CachedStateDirectory(
+        directory(s.directory_table, s.region),
+        clock(),
+        ttl_seconds=s.state_cache_seconds,
+        always_fresh=SECURITY_STATE,  # the handshake reads revocation state fresh: see services/authorize.py
+    )
+
+
+@functools.cache
+def connection_authorizer() -> ConnectionAuthorizer:
+    """The ``$connect`` authorizer over a verifier that reads cached current state."""
+    from wiresocket.services.authorize import ConnectionAuthorizer
+    from wiresocket.services.verification import TokenVerifier
+
+    s = ws_connect_settings()
+    return ConnectionAuthorizer(TokenVerifier(connection_state_directory(), clock(), issuer_base=s.issuer_base))
+
+
+@functools.cache
+def connection_registry(table_name: str) -> DynamoConnectionRegistry:
+    """The connection registry: ``table_name`` in each license region, one cached client per AWS region."""
+    from wiresocket.adapters.dynamo_connections import DynamoConnectionRegistry
+
+    return DynamoConnectionRegistry(dynamodb_client, table_name)
+
+
+@functools.cache
+def connection_service() -> ConnectionService:
+    """Registering and finding this region's WebSocket connections."""
+    from wiresocket.services.connections import ConnectionService
+
+    s = ws_connect_settings()
+    return ConnectionService(
+        connection_registry(s.connections_table),
+        clock(),
+        ws_region=s.websocket_region,
+        endpoint=s.ws_management_endpoint,
+        max_lifetime_seconds=s.connection_max_seconds,
+    )
+
+
+# --- admin function and key maintenance (issue 4) ----------------------------------------------------------
+
+if TYPE_CHECKING:
+    from wiresocket.services.admin import AdminService
+    from wiresocket.services.admin_contract import SessionTerminator
+    from wiresocket.services.key_maintenance import KeyMaintenance
+    from wiresocket.services.locks import LockManager
+
+
+@functools.cache
+def admin_settings() -> config.AdminSettings:
+    """Settings of the admin function."""
+    return config.AdminSettings.from_env()
+
+
+@functools.cache
+def session_terminator() -> SessionTerminator:
+    """Ends live sessions in every region: the registry of each license region, ``DeleteConnection`` on the
+    WebSocket API holding each connection, one ``SessionsTerminated`` event (services/sessions.py)."""
+    from wiresocket.adapters.apigw_management import ManagementApiCloser
+    from wiresocket.services.sessions import SessionTerminationService
+
+    s = admin_settings()
+    return SessionTerminationService(
+        connection_registry(s.connections_table),
+        ManagementApiCloser(),
+        directory(s.directory_table, s.region),
+        clock(),
+        region=s.region,
+        on_commit=outbox_publisher(s.directory_table, s.region, s.audit_bus).publish_pending,
+    )
+
+
+def _vault_for(s: config.KeyVaultSettings, locks: LockManager) -> KeyVault:
+    from wiresocket.services.keyvault import KeyPolicy, KeyVault
+
+    publisher = outbox_publisher(s.directory_table, s.region, s.audit_bus)
+    return KeyVault(
+        directory(s.directory_table, s.region),
+        key_wrapper(s.region, s.master_key_id),
+        locks,
+        clock(),
+        region=s.region,
+        policy=KeyPolicy(grace_seconds=s.key_grace_seconds, next_key_min_age_seconds=s.jwks_max_age_seconds),
+        on_commit=publisher.publish_pending,
+    )
+
+
+@functools.cache
+def admin_service() -> AdminService:
+    """The admin and platform use cases (``AdminOperations``), publishing audit events after each commit."""
+    from wiresocket.adapters.kms import KmsMasterKeyManager
+    from wiresocket.services.admin import AdminService
+    from wiresocket.services.directory_entries import DirectoryEntries
+    from wiresocket.services.locks import LockManager
+    from wiresocket.services.tenants import TenantService
+
+    s = admin_settings()
+    store = directory(s.directory_table, s.region)
+    locks = LockManager(lock_store(s.directory_table, s.region), clock())
+    vault = _vault_for(s, locks)
+    entries = DirectoryEntries(
+        store, secret_pepper(s.directory_table, s.region, s.master_key_id), clock(), region=s.region
+    )
+    return AdminService(
+        store,
+        TenantService(store, vault, locks, clock(), region=s.region),
+        entries,
+        vault,
+        KmsMasterKeyManager(kms_client(s.region), s.master_key_id),
+        session_terminator(),
+        locks,
+        clock(),
+        region=s.region,
+        on_commit=outbox_publisher(s.directory_table, s.region, s.audit_bus).publish_pending,
+        # The admin function times out at 25 s: a re-wrap stops cleanly well before and reports progress.
+        rewrap_budget_seconds=REWRAP_BUDGET_SECONDS,
+    )
+
+
+@functools.cache
+def key_maintenance_settings() -> config.KeyMaintenanceSettings:
+    """Settings of the scheduled key maintenance function."""
+    return config.KeyMaintenanceSettings.from_env()
+
+
+@functools.cache
+def key_maintenance() -> KeyMaintenance:
+    """The scheduled rotation/retirement job. Its locks wait briefly: a tenant whose lock is held (an admin
+    rotating right now) is reported busy and done on the next run, rather than stalling every other tenant."""
+    from wiresocket.services.key_maintenance import KeyMaintenance
+    from wiresocket.services.locks import LockManager
+
+    s = key_maintenance_settings()
+    locks = LockManager(lock_store(s.directory_table, s.region), clock(), wait_seconds=2.0)
+    return KeyMaintenance(
+        directory(s.directory_table, s.region),
+        _vault_for(s, locks),
+        clock(),
+        rotation_days=s.key_rotation_days,
+        next_key_min_age_seconds=s.jwks_max_age_seconds,
+    )
+
+
+@functools.cache
+def terminator_settings() -> config.TerminatorSettings:
+    """Settings of the regional terminator function."""
+    return config.TerminatorSettings.from_env()
+
+
+@functools.cache
+def regional_terminator() -> SessionTerminator:
+    """The event-driven backstop: closes only connections held by this region's WebSocket API, and records
+    an event only when it closed something."""
+    from wiresocket.adapters.apigw_management import ManagementApiCloser
+    from wiresocket.services.sessions import SessionTerminationService
+
+    s = terminator_settings()
+    return SessionTerminationService(
+        connection_registry(s.connections_table),
+        ManagementApiCloser(),
+        directory(s.directory_table, s.region),
+        clock(),
+        region=s.region,
+        only_ws_region=s.websocket_region,
+        record_empty=False,
+    )

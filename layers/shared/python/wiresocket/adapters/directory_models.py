@@ -16,6 +16,9 @@ Item layout (``pk`` / ``sk``):
 - plan:         ``PLAN#{planId}`` / ``PLAN``
 - refresh:      ``REFRESH#{sha256}`` / ``REFRESH``; family ``FAMILY#{familyId}`` / ``FAMILY`` (both TTL'd)
 - pepper:       ``CONFIG#client-secret-pepper`` / ``CONFIG`` (KMS-wrapped HMAC key for client secrets)
+- free plan:    ``TENANT#{tenantId}`` / ``FREEPLAN`` → the app holding the tenant's one Free-plan slot
+- listings:     tenants carry gsi1 ``TENANTS`` / ``{status}#{createdAt}#{tenantId}``, plans gsi1 ``PLANS`` /
+  ``{planId}``, audit events gsi1 ``AUDIT`` / ``{occurredAt ISO}#{eventId}`` (the platform's newest-first trail)
 
 Lookups that decide authentication go through the registry items (``CLIENT#``, ``USERNAME#``), never the
 eventually consistent ``gsi1``: a strongly consistent GetItem, and uniqueness enforced by the same
@@ -258,6 +261,12 @@ class SecretPepperItem(DirectoryItem, discriminator="secret_pepper"):
     master_key_id = UnicodeAttribute()
 
 
+class FreePlanClaimItem(DirectoryItem, discriminator="free_plan_claim"):
+    """The tenant's one Free-plan slot (``TENANT#{tenantId}`` / ``FREEPLAN``) and the app holding it."""
+
+    app_id = UnicodeAttribute()
+
+
 ALL_MODELS: tuple[type[DirectoryItem], ...] = (
     DirectoryItem,
     TenantItem,
@@ -274,6 +283,7 @@ ALL_MODELS: tuple[type[DirectoryItem], ...] = (
     RefreshFamilyItem,
     RefreshTokenItem,
     SecretPepperItem,
+    FreePlanClaimItem,
 )
 
 
@@ -285,3 +295,9 @@ def bind_directory(table_name: str, region: str, host: str | None = None) -> Non
     meta.host = host
     for model in ALL_MODELS:
         model._connection = None  # pynamodb caches a connection per class; drop it so the new binding applies
+    # One connection (so one botocore session and one client) for every model: they are all views of this one
+    # table with one key schema. Per class, each first use would build its own botocore session, which loads
+    # the endpoint and service models again (~70 ms of cold start for every model class a request touches).
+    shared = DirectoryItem._get_connection()
+    for model in ALL_MODELS:
+        model._connection = shared

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -21,6 +21,7 @@ from wiresocket.adapters.directory_models import (
     ClientRefItem,
     DashboardClientItem,
     DirectoryItem,
+    FreePlanClaimItem,
     LockItem,
     PlanItem,
     RefreshFamilyItem,
@@ -35,7 +36,7 @@ from wiresocket.adapters.directory_models import (
 from wiresocket.domain.apps import App, AppStatus
 from wiresocket.domain.audit import Actor, ActorType, AuditEvent, DetailType
 from wiresocket.domain.clients import ClientKind, ClientRef, DashboardClient
-from wiresocket.domain.errors import Conflict, DependencyUnavailable, LeaseLost
+from wiresocket.domain.errors import Conflict, DependencyUnavailable, InvalidInput, LeaseLost
 from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey
 from wiresocket.domain.plans import Plan, PlanLimits, PlanStatus
 from wiresocket.domain.refresh import FamilyStatus, RefreshFamily, RefreshStatus, RefreshToken, SubjectKind
@@ -46,8 +47,12 @@ from wiresocket.names import PLATFORM_TENANT_ID
 from wiresocket.ports import (
     CheckLease,
     CheckRefreshFamilyActive,
+    ClaimFreePlan,
     ConsumeRefreshToken,
+    DeleteApp,
     Lease,
+    Listing,
+    PageStart,
     PutApp,
     PutDashboardClient,
     PutKey,
@@ -58,15 +63,23 @@ from wiresocket.ports import (
     PutTenant,
     PutUser,
     RecordAudit,
+    ReleaseFreePlan,
     ReplaceApp,
     ReplaceKey,
+    ReplaceSecretPepper,
     ReplaceTenant,
+    ReplaceUser,
     RevokeRefreshFamily,
     Write,
 )
 
 PENDING = "1"
 PLATFORM_AUDIT = "platform"
+TENANTS_GSI = "TENANTS"
+PLANS_GSI = "PLANS"
+AUDIT_GSI = "AUDIT"
+FREE_PLAN_SK = "FREEPLAN"
+MAX_START_VALUE = 512
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -76,6 +89,21 @@ def tenant_pk(tenant_id: str) -> str:
 
 def _lock_pk(name: str) -> str:
     return f"LOCK#{name}"
+
+
+def _checked_start(
+    start: PageStart | None, expected: Mapping[str, Callable[[str], bool]]
+) -> dict[str, dict[str, str]] | None:
+    """``start`` as a DynamoDB ExclusiveStartKey, only if it has exactly the key attributes of the listing and
+    each belongs to the partition being listed: a forged cursor can never reach another partition."""
+    if start is None:
+        return None
+    if set(start) != set(expected):
+        raise InvalidInput("cursor does not belong to this listing")
+    for name, value in start.items():
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_START_VALUE or not expected[name](value):
+            raise InvalidInput("cursor does not belong to this listing")
+    return {name: {"S": value} for name, value in start.items()}
 
 
 # --- item ⇄ domain ---------------------------------------------------------------------------------------
@@ -90,6 +118,8 @@ def _tenant_item(tenant: Tenant) -> TenantItem:
         status=tenant.status.value,
         created_at=tenant.created_at,
         updated_at=tenant.updated_at,
+        gsi1pk=TENANTS_GSI,
+        gsi1sk=f"{tenant.status.value}#{tenant.created_at:012d}#{tenant.tenant_id}",
     )
 
 
@@ -172,7 +202,7 @@ def _audit_item(event: AuditEvent) -> AuditItem:
         data=json.dumps(dict(event.data), sort_keys=True),
         outbox_pending=PENDING,
         outbox_order=order,
-        gsi1pk="AUDIT",
+        gsi1pk=AUDIT_GSI,
         gsi1sk=order,
     )
 
@@ -219,6 +249,8 @@ def _plan_item(plan: Plan) -> PlanItem:
         max_users_per_doc=limits.max_users_per_doc,
         ops_per_minute=limits.ops_per_minute,
         created_at=plan.created_at,
+        gsi1pk=PLANS_GSI,
+        gsi1sk=plan.plan_id,
     )
 
 
@@ -504,6 +536,119 @@ class DynamoDirectory:
         item = self._get(SecretPepperItem, PEPPER_PK, "CONFIG")
         return (item.wrapped, item.master_key_id) if isinstance(item, SecretPepperItem) else None
 
+    # --- admin listings (issue 4): one Query each, paginated by the last item's key ---------------------------
+
+    @staticmethod
+    def _page(
+        results: Iterator[Any], limit: int, key_names: tuple[str, ...]
+    ) -> tuple[list[Any], dict[str, str] | None]:
+        """Up to ``limit`` items (the query asked for one more, to know whether another page exists) and the
+        start key of the next page: the key of the last item returned."""
+        try:
+            items = list(results)
+        except PynamoDBException as exc:
+            raise DependencyUnavailable("directory unavailable") from exc
+        if len(items) <= limit:
+            return items, None
+        items = items[:limit]
+        last = items[-1]
+        return items, {name: str(getattr(last, name)) for name in key_names}
+
+    def list_tenants(self, status: TenantStatus | None, limit: int, start: PageStart | None) -> Listing[Tenant]:
+        """Tenants through gsi1 ``TENANTS`` (status, then creation order)."""
+        prefix = f"{status.value}#" if status is not None else ""
+        checked = _checked_start(
+            start,
+            {
+                "pk": lambda v: v.startswith("TENANT#"),
+                "sk": lambda v: v == "TENANT",
+                "gsi1pk": lambda v: v == TENANTS_GSI,
+                "gsi1sk": lambda v: v.startswith(prefix),
+            },
+        )
+        results = DirectoryItem.gsi1.query(
+            TENANTS_GSI,
+            DirectoryItem.gsi1sk.startswith(prefix) if prefix else None,
+            limit=limit + 1,
+            page_size=limit + 1,
+            last_evaluated_key=checked,
+        )
+        items, after = self._page(results, limit, ("pk", "sk", "gsi1pk", "gsi1sk"))
+        return Listing([_tenant(i) for i in items if isinstance(i, TenantItem)], after)
+
+    def _tenant_items(
+        self, tenant_id: str, prefix: str, limit: int, start: PageStart | None
+    ) -> tuple[list[Any], dict[str, str] | None]:
+        pk = tenant_pk(tenant_id)
+        checked = _checked_start(start, {"pk": lambda v: v == pk, "sk": lambda v: v.startswith(prefix)})
+        results = DirectoryItem.query(
+            pk,
+            DirectoryItem.sk.startswith(prefix),
+            consistent_read=True,
+            limit=limit + 1,
+            page_size=limit + 1,
+            last_evaluated_key=checked,
+        )
+        return self._page(results, limit, ("pk", "sk"))
+
+    def list_apps(self, tenant_id: str, limit: int, start: PageStart | None) -> Listing[App]:
+        """The tenant's apps (``APP#…`` items of its partition)."""
+        items, after = self._tenant_items(tenant_id, "APP#", limit, start)
+        return Listing([_app(i) for i in items if isinstance(i, AppItem)], after)
+
+    def list_users(self, tenant_id: str, limit: int, start: PageStart | None) -> Listing[User]:
+        """The tenant's users (``USER#…`` items of its partition)."""
+        items, after = self._tenant_items(tenant_id, "USER#", limit, start)
+        return Listing([_user(i) for i in items if isinstance(i, UserItem)], after)
+
+    def list_plans(self) -> list[Plan]:
+        """Every plan, through gsi1 ``PLANS``."""
+        try:
+            return [_plan(i) for i in DirectoryItem.gsi1.query(PLANS_GSI) if isinstance(i, PlanItem)]
+        except PynamoDBException as exc:
+            raise DependencyUnavailable("directory unavailable") from exc
+
+    def list_audit(self, tenant_id: str | None, limit: int, start: PageStart | None) -> Listing[AuditEvent]:
+        """Newest first: the tenant's ``AUDIT#{tenantId}`` partition, or every event through gsi1 ``AUDIT``."""
+        if tenant_id is not None:
+            pk = f"AUDIT#{tenant_id}"
+            checked = _checked_start(start, {"pk": lambda v: v == pk, "sk": lambda v: True})
+            results = DirectoryItem.query(
+                pk,
+                consistent_read=True,
+                scan_index_forward=False,
+                limit=limit + 1,
+                page_size=limit + 1,
+                last_evaluated_key=checked,
+            )
+            items, after = self._page(results, limit, ("pk", "sk"))
+        else:
+            checked = _checked_start(
+                start,
+                {
+                    "pk": lambda v: v.startswith("AUDIT#"),
+                    "sk": lambda v: True,
+                    "gsi1pk": lambda v: v == AUDIT_GSI,
+                    "gsi1sk": lambda v: True,
+                },
+            )
+            if start is not None and start["sk"] != start["gsi1sk"]:
+                raise InvalidInput("cursor does not belong to this listing")
+            results = DirectoryItem.gsi1.query(
+                AUDIT_GSI,
+                scan_index_forward=False,
+                limit=limit + 1,
+                page_size=limit + 1,
+                last_evaluated_key=checked,
+            )
+            items, after = self._page(results, limit, ("pk", "sk", "gsi1pk", "gsi1sk"))
+        return Listing([audit_event(i) for i in items if isinstance(i, AuditItem)], after)
+
+    def free_plan_holder(self, tenant_id: str) -> str | None:
+        """The app holding the tenant's Free-plan slot."""
+        item = self._get(FreePlanClaimItem, tenant_pk(tenant_id), FREE_PLAN_SK)
+        return str(item.app_id) if isinstance(item, FreePlanClaimItem) else None
+
     def commit(self, writes: Sequence[Write]) -> None:
         """All ``writes`` in one DynamoDB transaction (≤ 100 items)."""
         if not writes:
@@ -619,7 +764,44 @@ class DynamoDirectory:
                 SecretPepperItem(PEPPER_PK, "CONFIG", wrapped=write.wrapped, master_key_id=write.master_key_id),
                 condition=SecretPepperItem.pk.does_not_exist(),
             )
+        else:
+            _add_admin_write(tx, write)
         # CheckLease was added as a condition check above.
+
+
+def _add_admin_write(tx: TransactWrite, write: Write) -> None:
+    """The admin API's writes (issue 4); anything else (``CheckLease``) was added as a condition check."""
+    if isinstance(write, ReplaceUser):
+        tx.save(
+            _user_item(write.user),
+            condition=UserItem.pk.exists() & (UserItem.status == write.expected_status),
+        )
+    elif isinstance(write, ClaimFreePlan):
+        tx.save(
+            FreePlanClaimItem(tenant_pk(write.tenant_id), FREE_PLAN_SK, app_id=write.app_id),
+            condition=FreePlanClaimItem.pk.does_not_exist() | (FreePlanClaimItem.app_id == write.app_id),
+        )
+    elif isinstance(write, ReleaseFreePlan):
+        tx.delete(
+            FreePlanClaimItem(tenant_pk(write.tenant_id), FREE_PLAN_SK),
+            condition=FreePlanClaimItem.pk.does_not_exist() | (FreePlanClaimItem.app_id == write.app_id),
+        )
+    elif isinstance(write, DeleteApp):
+        app = write.app
+        tx.delete(
+            AppItem(tenant_pk(app.tenant_id), f"APP#{app.app_id}"),
+            condition=AppItem.pk.exists() & (AppItem.credential_generation == write.expected_generation),
+        )
+        tx.delete(ClientRefItem(_client_pk(app.client_id), "CLIENT"), condition=ClientRefItem.app_id == app.app_id)
+        tx.delete(
+            UniqueNameItem(tenant_pk(app.tenant_id), f"APPNAME#{app.name.lower()}"),
+            condition=UniqueNameItem.owner_id == app.app_id,
+        )
+    elif isinstance(write, ReplaceSecretPepper):
+        tx.save(
+            SecretPepperItem(PEPPER_PK, "CONFIG", wrapped=write.wrapped, master_key_id=write.master_key_id),
+            condition=SecretPepperItem.master_key_id == write.expected_master_key_id,
+        )
 
 
 # --- LockStore --------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wiresocket.adapters.errors import error_code
-from wiresocket.domain.errors import DependencyUnavailable, IntegrityError
+from wiresocket.domain.errors import DependencyUnavailable, IntegrityError, InvalidInput
 from wiresocket.ports import DataKey
 
 if TYPE_CHECKING:
@@ -72,3 +72,61 @@ class KmsKeyWrapper:
             return self._client.describe_key(KeyId=master_key)["KeyMetadata"]["Arn"]
         except (BotoCoreError, ClientError) as exc:
             raise self._call_failed(exc) from exc
+
+
+# A key reference that names nothing usable: the caller's mistake, not an outage.
+_UNKNOWN_KEY_CODES = frozenset({"NotFoundException", "InvalidArnException", "ValidationException"})
+
+
+class KmsMasterKeyManager:
+    """The ``MasterKeyManager`` port over KMS: the configured ``alias`` names the current master key.
+
+    ``create_key`` gives a new key the *current* key's policy (so the same principals, and the same
+    encryption-context conditions, apply) and its multi-Region setting. Replicas of a new multi-Region key
+    are not created here: deployments that need them provision the key in the CDK app and pass its id.
+    """
+
+    def __init__(self, client: KMSClient, alias: str) -> None:
+        self._client = client
+        self._alias = alias
+
+    def _failed(self, exc: Exception) -> Exception:
+        return DependencyUnavailable(f"KMS unavailable ({type(exc).__name__} {error_code(exc)})")
+
+    def current(self) -> str:
+        """The ARN the alias names now."""
+        try:
+            return self._client.describe_key(KeyId=self._alias)["KeyMetadata"]["Arn"]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._failed(exc) from exc
+
+    def describe(self, key_ref: str) -> str:
+        """The ARN of ``key_ref`` if it is an enabled, customer-managed, symmetric encrypt/decrypt key."""
+        try:
+            meta = self._client.describe_key(KeyId=key_ref)["KeyMetadata"]
+        except ClientError as exc:
+            if error_code(exc) in _UNKNOWN_KEY_CODES:
+                raise InvalidInput("targetKeyId names no KMS key") from exc
+            if error_code(exc) == "AccessDeniedException":
+                # IAM admits only this deployment's master-key slots: anything else is the caller's mistake.
+                raise InvalidInput("targetKeyId is not a master-key slot of this deployment") from exc
+            raise self._failed(exc) from exc
+        except BotoCoreError as exc:
+            raise self._failed(exc) from exc
+        usable = (
+            meta.get("Enabled", False)
+            and meta.get("KeyState") == "Enabled"
+            and meta.get("KeyUsage") == "ENCRYPT_DECRYPT"
+            and meta.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+            and meta.get("KeyManager", "CUSTOMER") == "CUSTOMER"
+        )
+        if not usable:
+            raise InvalidInput("targetKeyId is not an enabled, customer-managed, symmetric encrypt/decrypt key")
+        return meta["Arn"]
+
+    def point_alias(self, key_arn: str) -> None:
+        """Re-point the alias at ``key_arn``."""
+        try:
+            self._client.update_alias(AliasName=self._alias, TargetKeyId=key_arn)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._failed(exc) from exc

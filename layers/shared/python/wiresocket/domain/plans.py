@@ -65,3 +65,18 @@ def validate_plan_id(value: object) -> str:
     if not isinstance(value, str) or _PLAN_ID.match(value) is None:
         raise InvalidInput("plan id must be a lower-case slug of at most 64 characters")
     return value
+
+
+MAX_PLAN_NAME = 64
+
+
+def plan_id_from_name(name: str) -> str:
+    """The plan id a plan named ``name`` gets: its lower-case slug (``"Pro Team"`` → ``"pro-team"``).
+
+    Two names with the same slug are the same plan, so plan ids stay readable and unique by name.
+    """
+    clean = name.strip()
+    if not clean or len(clean) > MAX_PLAN_NAME or any(ord(c) < 32 or ord(c) == 127 for c in clean):
+        raise InvalidInput(f"plan name must be 1-{MAX_PLAN_NAME} printable characters")
+    slug = re.sub(r"[^a-z0-9_]+", "-", clean.lower()).strip("-")
+    return validate_plan_id(slug[:64])

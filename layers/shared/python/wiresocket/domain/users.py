@@ -59,3 +59,14 @@ def normalize_username(raw: str) -> str:
     if _USERNAME.match(value) is None:
         raise InvalidInput("username must be 3-254 characters of letters, digits and ._%+@-")
     return value
+
+
+_USER_ID = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+INVITABLE_ROLES = frozenset({UserRole.ADMIN, UserRole.VIEWER})
+"""Roles a tenant may invite; the one owner comes only from signup, operators only from the platform."""
+
+
+def is_user_id(value: object) -> bool:
+    """True when ``value`` has the shape of a user id we issue (a lower-case UUID)."""
+    return isinstance(value, str) and _USER_ID.match(value) is not None

@@ -6,6 +6,7 @@ key and event bus that the CDK app declares.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,7 @@ class GlobalResources:
     master_key_alias: str
     audit_bus: str
     rate_limit_table: str
+    idempotency_table: str
 
 
 def create_master_key(kms: KMSClient, alias: str = "alias/wiresocket-master") -> str:
@@ -81,11 +83,17 @@ def create_master_key(kms: KMSClient, alias: str = "alias/wiresocket-master") ->
 
 
 def create_global_resources(dynamodb: DynamoDBClient, kms: KMSClient, events: EventBridgeClient) -> GlobalResources:
-    """Create the directory and rate-limit tables, the master key (with alias) and the audit bus."""
+    """Create the directory, rate-limit and idempotency tables, the two master-key slots with the working alias
+    on the first, and the audit bus."""
     table = create_table(dynamodb, names.DIRECTORY_TABLE)
     rate_limits = create_table(dynamodb, names.RATE_LIMIT_TABLE)
-    alias = "alias/wiresocket-master"
-    arn = create_master_key(kms, alias)
+    idempotency = create_table(dynamodb, names.IDEMPOTENCY_TABLE)
+    # Two identical master-key slots, as the CDK app provisions them; the working alias starts on slot a and
+    # rotation re-points it (docs/keys.md). Functions are configured with the alias, never a key ARN.
+    alias = names.MASTER_KEY_ALIAS
+    arn = create_master_key(kms, names.MASTER_KEY_SLOTS[0])
+    create_master_key(kms, names.MASTER_KEY_SLOTS[1])
+    kms.create_alias(AliasName=alias, TargetKeyId=arn)
     events.create_event_bus(Name=names.AUDIT_BUS_NAME)
     return GlobalResources(
         directory_table=table,
@@ -93,4 +101,20 @@ def create_global_resources(dynamodb: DynamoDBClient, kms: KMSClient, events: Ev
         master_key_alias=alias,
         audit_bus=names.AUDIT_BUS_NAME,
         rate_limit_table=rate_limits,
+        idempotency_table=idempotency,
     )
+
+
+def create_regional_resources(
+    dynamodb_client_for_region: Callable[[str], DynamoDBClient],
+    license_regions: tuple[str, ...] = names.LICENSE_REGIONS,
+) -> dict[str, tuple[str, ...]]:
+    """Create every regional app-data table (``names.ALL_REGIONAL_TABLES``) in the AWS region of each license
+    region, with a client for *that* region (moto keeps regions apart, as AWS does); returns
+    ``{aws_region: table names}``."""
+    created: dict[str, tuple[str, ...]] = {}
+    for license_region in license_regions:
+        region = names.aws_region_of(license_region)
+        client = dynamodb_client_for_region(region)
+        created[region] = tuple(create_table(client, spec) for spec in names.ALL_REGIONAL_TABLES)
+    return created

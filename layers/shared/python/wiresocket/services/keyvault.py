@@ -8,6 +8,7 @@ change and its audit trail exist together or not at all.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -16,18 +17,22 @@ from wiresocket.domain.errors import Conflict, KeyUnavailable, LeaseLost, NotFou
 from wiresocket.domain.ids import new_kid, validate_tenant_id
 from wiresocket.domain.keys import LIVE_STATES, KeyState, SigningKey, encryption_context
 from wiresocket.domain.tenants import TenantStatus
+from wiresocket.names import PLATFORM_TENANT_ID
 from wiresocket.ports import (
     CheckLease,
     Clock,
     Directory,
     KeyWrapper,
     Lease,
+    PepperStore,
     PutKey,
     RecordAudit,
     ReplaceKey,
+    ReplaceSecretPepper,
     Write,
 )
 from wiresocket.services.locks import LockManager
+from wiresocket.services.pepper import PEPPER_CONTEXT, PEPPER_KID
 from wiresocket.services.sealing import generate_signing_key
 
 MASTER_KEY_LOCK = "master-key"
@@ -75,6 +80,8 @@ class RewrapReport:
     rewrapped: int = 0
     already_current: int = 0
     skipped: list[str] = field(default_factory=list)
+    complete: bool = True
+    """False when the run stopped at its time budget: run it again (keys already moved are skipped)."""
 
 
 class KeyVault:
@@ -270,17 +277,25 @@ class KeyVault:
         target_master_key: str,
         actor: Actor,
         progress: Callable[[RewrapReport], None] | None = None,
+        *,
+        time_budget_seconds: float | None = None,
     ) -> RewrapReport:
         """Re-wrap every stored data key under ``target_master_key``.
 
         Each key is re-wrapped with ``ReEncrypt`` (the private key itself is never decrypted) and stored
         with a compare-and-set on its old version tag. Keys already under the target are skipped, so a run
-        that crashed part-way is finished by simply running again.
+        that crashed part-way is finished by simply running again. With ``time_budget_seconds`` the run stops
+        cleanly (lock released, ``complete=False``) when the budget is spent, instead of being killed by the
+        function's timeout with its lease still held.
         """
         target = self._wrapper.resolve(target_master_key)
         report = RewrapReport(target_master_key_id=target)
+        deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
         with self._locks.hold(MASTER_KEY_LOCK, lease_seconds=900) as lease:
             for key in self._directory.all_keys():
+                if deadline is not None and time.monotonic() >= deadline:
+                    report.complete = False
+                    return report
                 if key.sealed is None:
                     continue
                 report.total += 1
@@ -292,7 +307,51 @@ class KeyVault:
                     report.skipped.append(key.kid)
                 if progress is not None:
                     progress(report)
+            if isinstance(self._directory, PepperStore):
+                # The client-secret pepper is wrapped under the same master key: it moves with the tenant keys.
+                self._rewrap_pepper(lease, self._directory, target, actor, report)
+                if progress is not None:
+                    progress(report)
         return report
+
+    def _rewrap_pepper(self, lease: Lease, store: PepperStore, target: str, actor: Actor, report: RewrapReport) -> None:
+        """Re-wrap the pepper's data key (``ReEncrypt``; same plaintext, so warm caches stay valid) with a
+        compare-and-set on its old version tag; counted in ``report`` like one more key."""
+        stored = store.secret_pepper()
+        if stored is None:
+            return
+        report.total += 1
+        for _ in range(3):
+            wrapped, tag = stored
+            if tag == target:
+                report.already_current += 1
+                return
+            new_wrapped, new_tag = self._wrapper.rewrap(wrapped, PEPPER_CONTEXT, target)
+            try:
+                self._commit(
+                    [
+                        CheckLease(lease),
+                        ReplaceSecretPepper(new_wrapped, new_tag, expected_master_key_id=tag),
+                        self._event(
+                            DetailType.MASTER_KEY_REWRAPPED,
+                            actor,
+                            PLATFORM_TENANT_ID,
+                            kid=PEPPER_KID,
+                            fromMasterKeyId=tag,
+                            toMasterKeyId=new_tag,
+                        ),
+                    ]
+                )
+                report.rewrapped += 1
+                return
+            except LeaseLost:
+                raise
+            except Conflict:
+                fresh = store.secret_pepper()  # re-wrapped by someone else meanwhile: look again
+                if fresh is None:
+                    return
+                stored = fresh
+        report.skipped.append(PEPPER_KID)
 
     def _rewrap_one(self, lease: Lease, key: SigningKey, target: str, actor: Actor) -> bool:
         for _ in range(3):

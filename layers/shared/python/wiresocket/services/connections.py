@@ -1,0 +1,155 @@
+"""The connection registry (SPEC §8, §9): ``$connect`` registers, ``$disconnect`` removes, termination and relay
+query. Every record goes to the table of its app's **license region** and nowhere else; the WebSocket API's
+own region is recorded in the record (``ws_region``, ``endpoint``) so a terminator anywhere can reach it.
+
+``handle_connection_event`` maps the ``$connect``/``$disconnect`` integration events to the service and the
+results to Lambda proxy responses: ``$connect`` answers 200 (echoing the token's subprotocol marker as the
+selected ``Sec-WebSocket-Protocol`` when the token came that way), 403 when the authorizer context is missing
+or malformed (fail closed), 503 when the registry cannot be written (nothing is registered, the handshake
+fails). ``$disconnect`` always answers 200: API Gateway ignores its result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, new_record, registry_key
+from wiresocket.domain.errors import InvalidInput
+from wiresocket.names import LICENSE_REGIONS
+from wiresocket.ports import Clock
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL_HEADER: Final = "Sec-WebSocket-Protocol"
+
+
+class ConnectionRegistry(Protocol):
+    """Connection records, partitioned by license region (one table per region)."""
+
+    def put(self, record: ConnectionRecord) -> None:
+        """Store ``record`` in its license region's table (overwrites the same key)."""
+        ...
+
+    def delete(self, license_region: str, key: str) -> None:
+        """Remove the record with ``key`` from ``license_region``'s table (no error if absent)."""
+        ...
+
+    def by_tenant(self, license_region: str, tenant_id: str) -> Iterator[ConnectionRecord]:
+        """The tenant's connections registered in ``license_region``."""
+        ...
+
+    def by_app(self, license_region: str, tenant_id: str, app_id: str) -> Iterator[ConnectionRecord]:
+        """The app's connections (an app has exactly one license region)."""
+        ...
+
+    def by_document(
+        self, license_region: str, tenant_id: str, app_id: str, document: str
+    ) -> Iterator[ConnectionRecord]:
+        """The connections to one document of one app."""
+        ...
+
+
+class ConnectionService:
+    """Register and remove connections of this region's WebSocket API; find them for termination and relay."""
+
+    def __init__(
+        self,
+        registry: ConnectionRegistry,
+        clock: Clock,
+        *,
+        ws_region: str,
+        endpoint: str,
+        max_lifetime_seconds: int = 2 * 3600,
+    ) -> None:
+        self._registry = registry
+        self._clock = clock
+        self._ws_region = ws_region
+        self._endpoint = endpoint
+        self._max_lifetime = max_lifetime_seconds
+
+    def register(self, connection_id: str, authorized: AuthorizedConnection, *, endpoint: str = "") -> ConnectionRecord:
+        """Record a connection the authorizer allowed, in its license region's table."""
+        record = new_record(
+            connection_id,
+            authorized,
+            ws_region=self._ws_region,
+            endpoint=self._endpoint or endpoint,
+            connected_at=int(self._clock.now()),
+            max_lifetime_seconds=self._max_lifetime,
+        )
+        self._registry.put(record)
+        return record
+
+    def unregister(self, connection_id: str, license_region: str) -> None:
+        """Forget a connection (idempotent)."""
+        self._registry.delete(license_region, registry_key(self._ws_region, connection_id))
+
+    def forget(self, record: ConnectionRecord) -> None:
+        """Remove a stale record (the management API answered 410 for it)."""
+        self._registry.delete(record.license_region, record.key)
+
+    def tenant_connections(
+        self, tenant_id: str, regions: Sequence[str] = LICENSE_REGIONS
+    ) -> Iterator[ConnectionRecord]:
+        """Every connection of the tenant, across ``regions`` (its apps may live in several)."""
+        for region in regions:
+            yield from self._registry.by_tenant(region, tenant_id)
+
+    def app_connections(self, license_region: str, tenant_id: str, app_id: str) -> Iterator[ConnectionRecord]:
+        """Every connection of one app (in its license region)."""
+        return self._registry.by_app(license_region, tenant_id, app_id)
+
+    def document_connections(
+        self, license_region: str, tenant_id: str, app_id: str, document: str
+    ) -> Iterator[ConnectionRecord]:
+        """Every connection to one document."""
+        return self._registry.by_document(license_region, tenant_id, app_id, document)
+
+
+# --- $connect / $disconnect events ---------------------------------------------------------------------------
+
+
+def _response(status: int, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {"statusCode": status, "headers": dict(headers or {}), "body": ""}
+
+
+def _event_endpoint(context: Mapping[str, Any]) -> str:
+    domain, stage = context.get("domainName"), context.get("stage")
+    if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
+        return f"https://{domain}/{stage}"
+    return ""
+
+
+def handle_connection_event(event: object, service: Callable[[], ConnectionService]) -> tuple[dict[str, Any], str]:
+    """Run ``$connect`` or ``$disconnect``; returns the proxy response and a short outcome for the log."""
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    if not isinstance(context, dict):
+        return _response(400), "no requestContext"
+    event_type, connection_id = context.get("eventType"), context.get("connectionId")
+    if not isinstance(connection_id, str) or not connection_id:
+        return _response(400), "no connectionId"
+    try:
+        authorized = AuthorizedConnection.from_context(context.get("authorizer"))
+    except InvalidInput:
+        # Only reachable if the route has no authorizer or the context was tampered with: refuse, register nothing.
+        return _response(403 if event_type == "CONNECT" else 200), "no valid authorizer context"
+    if event_type == "CONNECT":
+        try:
+            service().register(connection_id, authorized, endpoint=_event_endpoint(context))
+        except InvalidInput:
+            return _response(403), "invalid connection"
+        except Exception as exc:
+            logger.warning("registering a connection failed: %s", type(exc).__name__)
+            return _response(503), "registry unavailable"
+        headers = {SUBPROTOCOL_HEADER: authorized.subprotocol} if authorized.subprotocol else None
+        return _response(200, headers), "registered"
+    if event_type == "DISCONNECT":
+        try:
+            service().unregister(connection_id, authorized.license_region)
+        except Exception as exc:  # TTL reaps it; a terminator's 410 removes it too
+            logger.warning("removing a connection failed: %s", type(exc).__name__)
+            return _response(200), "removal failed"
+        return _response(200), "removed"
+    return _response(400), "unsupported event type"
