@@ -4,6 +4,9 @@ Regional endpoint behind an AWS WAF web ACL, Lambda proxy integrations (payload 
 gateway sends), access logs in JSON, execution logs at ERROR only and never request or response bodies
 (token requests carry client secrets and passwords), stage-wide throttling, and path parameters declared
 as required so API Gateway rejects requests that lack them before any function runs.
+
+A route's method may be ``ANY`` and its last path part a greedy ``{proxy+}`` (the admin API routes
+``/admin/...`` and ``/platform/...`` itself); API Gateway matches a more specific resource first.
 """
 
 from __future__ import annotations
@@ -34,6 +37,15 @@ UNAUTHENTICATED_FUNCTIONS: Final[Mapping[str, str]] = {
         "password grant), and revocation (RFC 7009 section 2.1) and introspection (RFC 7662 section 2.1) "
         "authenticate their caller the same way. An API Gateway authorizer cannot express these schemes; "
         "brute force is bounded by the in-function lock-out (SPEC section 7), WAF and throttling."
+    ),
+    "admin": (
+        "Authenticated in the function with WireSocket's own bearer tokens (docs/admin-api.md): every /admin "
+        "and /platform request needs an RS256 access token that the function verifies against the tenant's "
+        "keys (audience WireSocket.Dashboard) and then re-checks against current state read fresh from the "
+        "directory (tenant active, user enabled, key not revoked) before the per-route role and scope check. "
+        "SPEC section 7 requires that re-check on every request, which a cached API Gateway authorizer result "
+        "cannot give. POST /signup is public by design, rate limited per IP in the function and by the WAF "
+        "per-IP rule; GET /openapi.json serves only the public API description."
     ),
 }
 """Functions whose routes API Gateway does not authenticate, each with the reason a reviewer checks.

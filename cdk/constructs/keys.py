@@ -1,8 +1,25 @@
-"""KMS keys: the master key that wraps tenant signing keys, and the key that encrypts control-plane tables.
+"""KMS keys: the master keys that wrap tenant signing keys, and the key that encrypts control-plane tables.
 
 SPEC §5: every tenant private key is envelope-encrypted under the master key with the KMS EncryptionContext
-``{tenantId, kid}``. The key policy itself refuses any cryptographic use of the master key without exactly
+``{tenantId, kid}``. The key policy itself refuses any cryptographic use of a master key without exactly
 that context, so neither a bug nor an over-broad IAM policy can wrap or unwrap a key outside its binding.
+
+Master-key rotation without ``kms:CreateKey``: KMS already rotates each key's material yearly, transparently
+(``enable_key_rotation``; old ciphertexts keep decrypting, nothing to re-wrap). Moving every tenant key to a
+*different* KMS key (``POST /platform/master-key/rotate``) needs a target key, and no function may create
+KMS keys. So the stack creates two master-key slots up front, identical but for their names:
+
+- ``alias/wiresocket-master-a`` and ``alias/wiresocket-master-b`` name the two slots, for good;
+- ``alias/wiresocket-master`` names the *current* one (slot a at first). ``WIRESOCKET_MASTER_KEY_ID`` is this
+  alias, never a key ARN, so new data keys follow it.
+
+The operator calls the rotation with ``targetKeyId`` = the slot that is not current (``GET
+/platform/master-key`` shows the current one). The admin function points ``alias/wiresocket-master`` at it
+(``kms:UpdateAlias``, granted on that one alias and the two slot keys, which is exactly what AWS authorizes
+an alias update against) and re-wraps every stored data key with ``ReEncrypt`` (resumable: run it again).
+Every function may decrypt under both slots, so a key not yet re-wrapped keeps working ("the old master key
+stays usable until nothing references it", SPEC §5). The next rotation goes back to the other slot. Any
+other target key, and any other alias, is refused by IAM: the policy fails closed.
 """
 
 from __future__ import annotations
@@ -10,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy, aws_iam, aws_kms
+from aws_cdk import Duration, RemovalPolicy, Stack, aws_iam, aws_kms
 from constructs import Construct
 
 from wiresocket.config import KeyVaultSettings
@@ -19,6 +36,8 @@ from wiresocket.config import KeyVaultSettings
 MASTER_KEY_ALIAS: Final[str] = next(
     str(f.default) for f in dataclasses.fields(KeyVaultSettings) if f.name == "master_key_id"
 )
+MASTER_KEY_SLOT_ALIASES: Final = ("alias/wiresocket-master-a", "alias/wiresocket-master-b")
+"""The two master-key slots' own names; ``MASTER_KEY_ALIAS`` points at one of them (see the module docstring)."""
 DIRECTORY_KEY_ALIAS: Final = "alias/wiresocket-directory"
 
 ENCRYPTION_CONTEXT_KEYS: Final = ("tenantId", "kid")
@@ -32,6 +51,10 @@ ENVELOPE_ACTIONS: Final = (
 )
 """What tenant-key code may do with the master key: make, unwrap and re-wrap data keys (SPEC §5)."""
 
+ALIAS_UPDATE_ACTIONS: Final = ("kms:UpdateAlias",)
+KEY_LOOKUP_ACTIONS: Final = ("kms:DescribeKey",)
+"""Resolving an alias or ARN to the key ARN that is the version tag of a wrapped data key (docs/keys.md)."""
+
 _GUARDED_ACTIONS: Final = (
     "kms:Encrypt",
     "kms:Decrypt",
@@ -43,12 +66,19 @@ _GUARDED_ACTIONS: Final = (
 
 
 class PlatformKeys(Construct):
-    """The master key (tenant-key envelopes) and the table key, both multi-Region and rotated.
+    """The two master-key slots (tenant-key envelopes) and the table key, all multi-Region and rotated.
 
     The table key encrypts the directory (and its future replicas) and the primary region's control-plane
-    tables (rate-limit counters) at rest; functions may use it only through DynamoDB (``kms:ViaService``).
+    tables (rate-limit counters, idempotency records) at rest; functions may use it only through DynamoDB
+    (``kms:ViaService``).
 
-    Both keys are retained when the stack is deleted: losing the master key loses every tenant key.
+    Both master-key slots carry the same key policy (no use without exactly a ``{tenantId, kid}`` context).
+    CloudFormation creates ``alias/wiresocket-master`` pointing at ``master_key`` (slot a); after an operator's
+    master-key rotation to slot b the alias has drifted from the template on purpose. A deploy only re-points
+    it if the alias resource itself changes (its target is never edited here); even then nothing breaks,
+    since both slots stay usable, and the next rotation moves the keys again.
+
+    Every key is retained when the stack is deleted: losing a master key loses every tenant key under it.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -63,11 +93,23 @@ class PlatformKeys(Construct):
             pending_window=Duration.days(30),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self.master_key.add_alias(MASTER_KEY_SLOT_ALIASES[0])
         self._require_encryption_context(self.master_key)
+        self.second_master_key = aws_kms.Key(
+            self,
+            "SecondMasterKey",
+            description="WireSocket master key slot b: wraps tenant signing-key data keys after a rotation to it",
+            alias=MASTER_KEY_SLOT_ALIASES[1],
+            enable_key_rotation=True,
+            multi_region=True,
+            pending_window=Duration.days(30),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self._require_encryption_context(self.second_master_key)
         self.directory_key = aws_kms.Key(
             self,
             "DirectoryKey",
-            description="WireSocket control-plane tables encryption at rest (directory, rate-limit counters)",
+            description="WireSocket control-plane tables encryption at rest (directory, rate limits, idempotency)",
             alias=DIRECTORY_KEY_ALIAS,
             enable_key_rotation=True,
             multi_region=True,  # global-table replicas need a replica of this key in their region
@@ -75,11 +117,22 @@ class PlatformKeys(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
+    @property
+    def master_key_slots(self) -> tuple[aws_kms.Key, aws_kms.Key]:
+        """Both master-key slots, a (where ``alias/wiresocket-master`` starts) and b."""
+        return (self.master_key, self.second_master_key)
+
+    @property
+    def master_alias_arn(self) -> str:
+        """The ARN of ``alias/wiresocket-master`` (the resource ``kms:UpdateAlias`` is authorized against)."""
+        return Stack.of(self).format_arn(service="kms", resource=MASTER_KEY_ALIAS)
+
     def grant_envelope(self, grantee: aws_iam.IGrantable, actions: tuple[str, ...] = ENVELOPE_ACTIONS) -> aws_iam.Grant:
-        """Let ``grantee`` use the master key for ``actions``, only with an EncryptionContext of tenantId+kid.
+        """Let ``grantee`` use both master-key slots for ``actions``, only with an EncryptionContext of tenantId+kid.
 
         Pass a subset of ``ENVELOPE_ACTIONS`` for least privilege, e.g. only ``kms:Decrypt`` for a function
-        that signs with existing keys but never creates or re-wraps them.
+        that signs with existing keys but never creates or re-wraps them. Both slots, because the alias may
+        point at either, and data keys wrapped under the other one stay readable until they are re-wrapped.
         """
         unknown = set(actions) - set(ENVELOPE_ACTIONS)
         if unknown or not actions:
@@ -87,7 +140,7 @@ class PlatformKeys(Construct):
         return aws_iam.Grant.add_to_principal(
             grantee=grantee,
             actions=list(actions),
-            resource_arns=[self.master_key.key_arn],
+            resource_arns=[key.key_arn for key in self.master_key_slots],
             conditions={
                 # Only these keys may appear ...
                 "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": list(ENCRYPTION_CONTEXT_KEYS)},
@@ -95,6 +148,20 @@ class PlatformKeys(Construct):
                 "Null": {f"kms:EncryptionContext:{key}": "false" for key in ENCRYPTION_CONTEXT_KEYS},
             },
         )
+
+    def grant_master_key_rotation(self, grantee: aws_iam.IGrantable) -> None:
+        """Let ``grantee`` re-point ``alias/wiresocket-master`` between the two slots, and resolve key ids.
+
+        ``kms:UpdateAlias`` is authorized against the alias *and* the current and new target keys, so it is
+        granted on exactly that alias and the two slot keys: no other alias can be moved, and the master
+        alias can point at no key but a slot. Creating keys or aliases is never granted. The re-wrap itself
+        needs ``grant_envelope`` with ``kms:ReEncryptFrom``/``kms:ReEncryptTo``.
+        """
+        slots = [key.key_arn for key in self.master_key_slots]
+        aws_iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(ALIAS_UPDATE_ACTIONS), resource_arns=[self.master_alias_arn, *slots]
+        )
+        aws_iam.Grant.add_to_principal(grantee=grantee, actions=list(KEY_LOOKUP_ACTIONS), resource_arns=slots)
 
     @staticmethod
     def _require_encryption_context(key: aws_kms.Key) -> None:

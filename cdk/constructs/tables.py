@@ -21,7 +21,11 @@ READ_ACTIONS: Final = (
     "dynamodb:ConditionCheckItem",
     "dynamodb:DescribeTable",
 )
-"""Reads a function may need. ``Scan`` is left out on purpose: no use case walks the whole directory."""
+"""Reads a function may need. ``Scan`` is left out on purpose: no request path walks a whole table."""
+
+SCAN_ACTIONS: Final = ("dynamodb:Scan",)
+"""Granted apart (``grant_scan``), on the base table only, to the maintenance paths that walk every signing
+key (``Directory.all_keys``: the master-key re-wrap and its progress report)."""
 
 WRITE_ACTIONS: Final = (
     "dynamodb:PutItem",
@@ -108,6 +112,13 @@ class SpecTable(Construct):
         """Let ``grantee`` read and write items (including transactions) of the table."""
         self._grant(grantee, READ_ACTIONS + WRITE_ACTIONS, _KEY_READ_ACTIONS + _KEY_WRITE_ACTIONS)
 
+    def grant_scan(self, grantee: aws_iam.IGrantable) -> None:
+        """Let ``grantee`` scan the base table (never an index): for maintenance jobs, never a request path."""
+        aws_iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(SCAN_ACTIONS), resource_arns=[self.table.table_arn]
+        )
+        self._grant_key(grantee, _KEY_READ_ACTIONS)
+
     def _grant(self, grantee: aws_iam.IGrantable, table_actions: tuple[str, ...], key_actions: tuple[str, ...]) -> None:
         table_arn = self.table.table_arn
         aws_iam.Grant.add_to_principal(
@@ -115,6 +126,9 @@ class SpecTable(Construct):
             actions=list(table_actions),
             resource_arns=[table_arn, *(f"{table_arn}/index/{index.name}" for index in self.spec.indexes)],
         )
+        self._grant_key(grantee, key_actions)
+
+    def _grant_key(self, grantee: aws_iam.IGrantable, key_actions: tuple[str, ...]) -> None:
         aws_iam.Grant.add_to_principal(
             grantee=grantee,
             actions=list(key_actions),

@@ -1,15 +1,23 @@
 """The global stack: the control plane in the primary region (SPEC §1).
 
-Keys, the directory table, the rate-limit counters, the shared layer, the audit bus, the functions behind
-the control-plane routes and the outbox publisher. Each function gets only what it uses:
+Keys, the directory table, the rate-limit counters, the idempotency records, the shared layer, the audit
+bus, the functions behind the control-plane routes, the outbox publisher and the scheduled key maintenance.
+Each function gets only what it uses:
 
 - ``jwks`` reads the directory (public keys, issuer metadata; the table key only through DynamoDB) and
   never the master key;
 - ``token`` reads and writes the directory (refresh tokens and families, audit outbox items, in conditional
   writes and transactions) and the rate-limit counters, may *unwrap* (``kms:Decrypt``, never generate or
-  re-wrap) with the master key only under a ``{tenantId, kid}`` encryption context, and publishes on the
-  audit bus;
-- ``outbox`` reads/writes the directory and publishes on the audit bus, and nowhere else.
+  re-wrap) with either master-key slot only under a ``{tenantId, kid}`` encryption context, and publishes on
+  the audit bus;
+- ``outbox`` reads/writes the directory and publishes on the audit bus, and nowhere else;
+- ``admin`` reads/writes the directory (and scans it, for the master-key re-wrap and its progress), the
+  rate-limit counters and the idempotency records; uses both master-key slots for every envelope operation
+  (new tenants' keys, the client-secret pepper, re-wrap) under the ``{tenantId, kid}`` context; may re-point
+  ``alias/wiresocket-master`` between the two slots (never create a key: see ``cdk/constructs/keys.py``);
+  and publishes on the audit bus;
+- ``key_maintenance`` (hourly) reads/writes the directory, wraps and unwraps data keys under the same
+  context, and publishes on the audit bus (``cdk/constructs/key_maintenance.py``).
 """
 
 from __future__ import annotations
@@ -24,13 +32,14 @@ from constructs import Construct
 from cdk.constructs.audit import AuditBus
 from cdk.constructs.control_api import ControlApi
 from cdk.constructs.function import ARCHITECTURE, RUNTIME, ServiceFunction
-from cdk.constructs.keys import PlatformKeys
+from cdk.constructs.key_maintenance import KeyMaintenanceSchedule
+from cdk.constructs.keys import MASTER_KEY_ALIAS, PlatformKeys
 from cdk.constructs.layer import SharedLayer
 from cdk.constructs.outbox import OutboxPublisher
 from cdk.constructs.tables import SpecTable
 from cdk.context import DeploymentContext
 from wiresocket import names
-from wiresocket.names import CONTROL_PLANE_ROUTES, DIRECTORY_TABLE, RATE_LIMIT_TABLE
+from wiresocket.names import CONTROL_PLANE_ROUTES, DIRECTORY_TABLE, IDEMPOTENCY_TABLE, RATE_LIMIT_TABLE
 
 TOKEN_MEMORY_MB: Final = 1024
 """The token function verifies passwords with Argon2id (64 MiB memory cost per hash) and signs with RSA;
@@ -38,6 +47,22 @@ Lambda allots CPU in proportion to memory, so this also keeps password grants fa
 
 TOKEN_MASTER_KEY_ACTIONS: Final = ("kms:Decrypt",)
 """The token function only unwraps (tenant private keys, the client-secret pepper); it never creates keys."""
+
+ADMIN_MEMORY_MB: Final = 1024
+"""The admin function hashes passwords with Argon2id at signup and when inviting users, like ``token``."""
+
+ADMIN_TIMEOUT: Final = Duration.seconds(25)
+"""Below API Gateway's 29 s integration timeout; the longest call is a master-key re-wrap, which is
+resumable (a re-run skips every key already under the target)."""
+
+ADMIN_MASTER_KEY_ACTIONS: Final = ("kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo")
+"""Approving a tenant and revoking keys create keys (wrap), client secrets need the pepper (wrap/unwrap), and
+the master-key rotation re-wraps data keys with ``ReEncrypt`` (the plaintext never leaves KMS)."""
+
+KEY_MAINTENANCE_MEMORY_MB: Final = 512
+"""RSA-2048 key generation for the rotated tenants' fresh ``next`` keys; CPU scales with memory."""
+
+KEY_MAINTENANCE_TIMEOUT: Final = Duration.minutes(5)
 
 
 @dataclass(frozen=True)
@@ -64,6 +89,10 @@ class GlobalStack(Stack):
         self.directory = SpecTable(self, "Directory", spec=DIRECTORY_TABLE, encryption_key=self.keys.directory_key)
         # Regional control-plane table (never replicated), encrypted with the same table key as the directory.
         self.rate_limits = SpecTable(self, "RateLimits", spec=RATE_LIMIT_TABLE, encryption_key=self.keys.directory_key)
+        # The admin API's idempotency records: regional as well, same table key.
+        self.idempotency = SpecTable(
+            self, "Idempotency", spec=IDEMPOTENCY_TABLE, encryption_key=self.keys.directory_key
+        )
         self.layer = SharedLayer(
             self, "SharedLayer", asset_path=props.layer_asset_path, runtime=RUNTIME, architecture=ARCHITECTURE
         )
@@ -76,7 +105,9 @@ class GlobalStack(Stack):
             names.ENV_DIRECTORY_TABLE: self.directory.table_name,
             names.ENV_RATE_LIMIT_TABLE: self.rate_limits.table_name,
             names.ENV_AUDIT_BUS: self.audit.bus_name,
-            names.ENV_MASTER_KEY_ID: self.keys.master_key.key_arn,
+            names.ENV_IDEMPOTENCY_TABLE: self.idempotency.table_name,
+            # The alias, never a key ARN: after a master-key rotation new data keys follow it to the new slot.
+            names.ENV_MASTER_KEY_ID: MASTER_KEY_ALIAS,
             names.ENV_ISSUER_BASE: props.context.issuer_base or self.control_api.base_url,
         }
 
@@ -115,8 +146,50 @@ class GlobalStack(Stack):
         )
         OutboxPublisher(self, "OutboxPublisher", function=self.outbox.function, table=self.directory, bus=self.audit)
 
-        self.functions: dict[str, ServiceFunction] = {f.name: f for f in (self.jwks, self.token, self.outbox)}
+        self.admin = ServiceFunction(
+            self,
+            "Admin",
+            name="admin",
+            functions_root=props.functions_root,
+            layer=self.layer.layer,
+            resource_values=resource_values,
+            memory_size=ADMIN_MEMORY_MB,
+            timeout=ADMIN_TIMEOUT,
+        )
+        self.directory.grant_read_write(self.admin.function)
+        self.directory.grant_scan(self.admin.function)
+        self.rate_limits.grant_read_write(self.admin.function)
+        self.idempotency.grant_read_write(self.admin.function)
+        self.keys.grant_envelope(self.admin.function, ADMIN_MASTER_KEY_ACTIONS)
+        self.keys.grant_master_key_rotation(self.admin.function)
+        self.audit.grant_publish(self.admin.function)
+
+        self.key_maintenance = ServiceFunction(
+            self,
+            "KeyMaintenance",
+            name="key_maintenance",
+            functions_root=props.functions_root,
+            layer=self.layer.layer,
+            resource_values=resource_values,
+            memory_size=KEY_MAINTENANCE_MEMORY_MB,
+            timeout=KEY_MAINTENANCE_TIMEOUT,
+        )
+        self.key_schedule = KeyMaintenanceSchedule(
+            self,
+            "KeyMaintenanceSchedule",
+            function=self.key_maintenance.function,
+            table=self.directory,
+            keys=self.keys,
+            bus=self.audit,
+        )
+
+        self.functions: dict[str, ServiceFunction] = {
+            f.name: f for f in (self.jwks, self.token, self.outbox, self.admin, self.key_maintenance)
+        }
         """Every deployed function by name (the folder under ``functions/``)."""
 
-        # Only the API-facing functions can be route targets; the outbox is never reachable over HTTP.
-        self.control_api.add_routes(CONTROL_PLANE_ROUTES, {f.name: f.function for f in (self.jwks, self.token)})
+        # Only the API-facing functions can be route targets; the outbox and the key job are never reachable
+        # over HTTP.
+        self.control_api.add_routes(
+            CONTROL_PLANE_ROUTES, {f.name: f.function for f in (self.jwks, self.token, self.admin)}
+        )

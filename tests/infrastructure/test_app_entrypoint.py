@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from cdk.app import GLOBAL_STACK_NAME, REPO_ROOT
+from cdk.app import GLOBAL_STACK_NAME
 from cdk.constructs.function import ARCHITECTURE, RUNTIME
 from scripts import build_layer
+from tests.infrastructure.conftest import EntrypointSynth
 
 
 def test_layer_build_targets_the_functions_runtime_and_architecture() -> None:
@@ -30,23 +28,13 @@ def test_layer_build_installs_only_locked_wheels_for_the_lambda_platform(tmp_pat
     assert "--no-deps" in install  # the export already is the whole locked closure
 
 
-def test_cdk_app_synthesizes_with_cdk_nag_registered(tmp_path: Path) -> None:
+def test_cdk_app_synthesizes_with_cdk_nag_registered(entrypoint_synth: EntrypointSynth) -> None:
     # Given the entry point the CDK CLI runs (cdk.json "app"), with cdk-nag registered as a synth plugin
-    environment = {**os.environ, "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-
-    # When it synthesizes from the repository root
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "cdk" / "app.py")],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=180,
-    )
+    # When it synthesizes from the repository root (started in the background when the suite began)
+    returncode, output = entrypoint_synth.result(timeout=180)
 
     # Then no validation finding or error annotation stopped it, and the global stack was written
-    assert result.returncode == 0, result.stdout + result.stderr
-    report = json.loads((tmp_path / "validation-report.json").read_text(encoding="utf-8"))
+    assert returncode == 0, output
+    report = json.loads((entrypoint_synth.outdir / "validation-report.json").read_text(encoding="utf-8"))
     assert report["pluginReports"] == [] or all(r["conclusion"] == "success" for r in report["pluginReports"])
-    assert (tmp_path / f"{GLOBAL_STACK_NAME}.template.json").is_file()
+    assert (entrypoint_synth.outdir / f"{GLOBAL_STACK_NAME}.template.json").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -12,22 +13,79 @@ from aws_cdk.assertions import Match
 
 from cdk.constructs.control_api import STAGE_NAME, UNAUTHENTICATED_FUNCTIONS, path_parameters
 from cdk.constructs.function import RUNTIME
-from cdk.constructs.keys import DIRECTORY_KEY_ALIAS, ENCRYPTION_CONTEXT_KEYS, MASTER_KEY_ALIAS
+from cdk.constructs.keys import DIRECTORY_KEY_ALIAS, ENCRYPTION_CONTEXT_KEYS, MASTER_KEY_ALIAS, MASTER_KEY_SLOT_ALIASES
 from cdk.constructs.tables import SpecTable
-from cdk.stacks.global_stack import TOKEN_MEMORY_MB
+from cdk.stacks.global_stack import ADMIN_MEMORY_MB, TOKEN_MEMORY_MB
 from tests.infrastructure.conftest import SynthesizedApp
 from wiresocket import names
-from wiresocket.config import FUNCTION_SETTINGS
+from wiresocket.config import FUNCTION_SETTINGS, KeyVaultSettings
 from wiresocket.names import (
     AUDIT_BUS_NAME,
     AUDIT_SOURCE,
     CONTROL_PLANE_ROUTES,
     DIRECTORY_TABLE,
+    IDEMPOTENCY_TABLE,
     PLATFORM_TENANT_ID,
     RATE_LIMIT_TABLE,
+    TableSpec,
 )
 
-DEPLOYED_FUNCTIONS = ("jwks", "token", "outbox")
+DEPLOYED_FUNCTIONS = ("jwks", "token", "outbox", "admin", "key_maintenance")
+"""The control plane: every function the global stack deploys."""
+
+DATA_PLANE_FUNCTIONS = frozenset({"ws_connect", "ws_message", "terminator"})
+"""Functions of the regional (data-plane) stacks, which the regional stack issue (issue 7) will deploy; the
+global stack must not. Named here explicitly, so a new settings model is never skipped by accident."""
+
+ADMIN_ROUTES = (
+    ("POST", "/signup"),
+    ("GET", "/openapi.json"),
+    ("ANY", "/admin/{proxy+}"),
+    ("ANY", "/platform/{proxy+}"),
+)
+"""The admin function's routes (docs/admin-api.md): the public ones, and one greedy proxy per surface."""
+
+VIA_DYNAMODB = json.dumps({"StringEquals": {"kms:ViaService": "dynamodb.eu-west-1.amazonaws.com"}})
+NO_CONDITION = json.dumps(None)
+
+TABLE_ACTIONS = frozenset(
+    {
+        # Reads (Scan deliberately absent: granted apart, on the base table, to maintenance paths only) ...
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DescribeTable",
+        # ... and writes; TransactWriteItems is authorized per item by these same actions.
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    }
+)
+TABLE_KEY_ACTIONS = frozenset(
+    {
+        # What DynamoDB needs of the table key to read and write the encrypted tables on the caller's behalf.
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    }
+)
+FORBIDDEN_KMS_ACTIONS = frozenset(
+    {
+        "kms:CreateKey",
+        "kms:CreateAlias",
+        "kms:DeleteAlias",
+        "kms:PutKeyPolicy",
+        "kms:CreateGrant",
+        "kms:ScheduleKeyDeletion",
+        "kms:DisableKey",
+    }
+)
 API_GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29
 
 MASTER_KEY_CONDITIONS = {
@@ -35,6 +93,7 @@ MASTER_KEY_CONDITIONS = {
     "Null": {f"kms:EncryptionContext:{key}": "false" for key in ENCRYPTION_CONTEXT_KEYS},
 }
 """The IAM conditions of every master-key grant: exactly a {tenantId, kid} encryption context."""
+ENVELOPE_CONDITION = json.dumps(MASTER_KEY_CONDITIONS, sort_keys=True)
 
 
 def _get_att_arns(value: Any) -> set[str]:
@@ -167,39 +226,61 @@ def test_directory_table_is_recoverable_protected_and_encrypted_with_the_directo
     )
 
 
-# --- Rate-limit table --------------------------------------------------------------------------------------------
+# --- Control-plane tables (rate-limit counters, idempotency records) --------------------------------------------
+
+CONTROL_TABLES = {"rate_limits": RATE_LIMIT_TABLE, "idempotency": IDEMPOTENCY_TABLE}
+"""Global-stack attribute -> the table spec it is built from."""
 
 
-def _rate_limit_table(synthesized: SynthesizedApp) -> dict[str, Any]:
+def _control_table(synthesized: SynthesizedApp, attribute: str) -> dict[str, Any]:
     resource: dict[str, Any] = synthesized.template_json["Resources"][
-        _id(synthesized, synthesized.stack.rate_limits.table)
+        _id(synthesized, getattr(synthesized.stack, attribute).table)
     ]
     return resource
 
 
-def test_rate_limit_table_keys_and_ttl_come_from_the_table_spec(synthesized: SynthesizedApp) -> None:
-    properties = _rate_limit_table(synthesized)["Properties"]
-
-    assert RATE_LIMIT_TABLE.sort_key is None and not RATE_LIMIT_TABLE.indexes and RATE_LIMIT_TABLE.ttl_attribute
-    assert properties["TableName"] == RATE_LIMIT_TABLE.default_name
-    assert properties["KeySchema"] == [{"AttributeName": RATE_LIMIT_TABLE.partition_key, "KeyType": "HASH"}]
-    assert properties["AttributeDefinitions"] == [
-        {"AttributeName": RATE_LIMIT_TABLE.partition_key, "AttributeType": "S"}
-    ]
-    assert "GlobalSecondaryIndexes" not in properties
-    assert properties["BillingMode"] == "PAY_PER_REQUEST"
-    assert properties["TimeToLiveSpecification"] == {"AttributeName": RATE_LIMIT_TABLE.ttl_attribute, "Enabled": True}
-    assert "StreamSpecification" not in properties  # counters feed nothing downstream
-
-
-def test_rate_limit_table_is_regional_recoverable_retained_and_encrypted_with_the_table_key(
+def test_the_stack_deploys_the_directory_and_every_control_plane_table_and_nothing_else(
     synthesized: SynthesizedApp,
 ) -> None:
-    table = _rate_limit_table(synthesized)
+    deployed = {
+        table["Properties"]["TableName"] for table in synthesized.resources("AWS::DynamoDB::GlobalTable").values()
+    }
+
+    assert set(CONTROL_TABLES.values()) == set(names.ALL_CONTROL_TABLES)
+    assert deployed == {spec.default_name for spec in (DIRECTORY_TABLE, *names.ALL_CONTROL_TABLES)}
+    synthesized.template.resource_count_is("AWS::DynamoDB::Table", 0)
+
+
+@pytest.mark.parametrize(("attribute", "spec"), CONTROL_TABLES.items(), ids=CONTROL_TABLES)
+def test_control_table_keys_and_ttl_come_from_the_table_spec(
+    synthesized: SynthesizedApp, attribute: str, spec: TableSpec
+) -> None:
+    properties = _control_table(synthesized, attribute)["Properties"]
+
+    assert spec.sort_key is None and not spec.indexes and spec.ttl_attribute
+    assert properties["TableName"] == spec.default_name
+    assert properties["KeySchema"] == [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [{"AttributeName": spec.partition_key, "AttributeType": "S"}]
+    assert "GlobalSecondaryIndexes" not in properties
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
+    assert "StreamSpecification" not in properties  # counters and idempotency records feed nothing downstream
+
+
+def test_idempotency_table_has_the_powertools_layout() -> None:
+    # powertools' DynamoDBPersistenceLayer defaults: partition key `id`, expiry attribute `expiration`.
+    assert (IDEMPOTENCY_TABLE.partition_key, IDEMPOTENCY_TABLE.ttl_attribute) == ("id", "expiration")
+
+
+@pytest.mark.parametrize(("attribute", "spec"), CONTROL_TABLES.items(), ids=CONTROL_TABLES)
+def test_control_table_is_regional_recoverable_retained_and_encrypted_with_the_table_key(
+    synthesized: SynthesizedApp, attribute: str, spec: TableSpec
+) -> None:
+    table = _control_table(synthesized, attribute)
     directory_key = _id(synthesized, synthesized.stack.keys.directory_key)
     (replica,) = table["Properties"]["Replicas"]  # the primary region only: never replicated
 
-    assert RATE_LIMIT_TABLE in names.ALL_CONTROL_TABLES
+    assert spec in names.ALL_CONTROL_TABLES
     assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
     assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
     assert replica["Region"] == "eu-west-1"
@@ -211,21 +292,26 @@ def test_rate_limit_table_is_regional_recoverable_retained_and_encrypted_with_th
     assert replica["SSESpecification"] == {"KMSMasterKeyId": {"Fn::GetAtt": [directory_key, "Arn"]}}
 
 
-def test_control_plane_tables_refuse_replicas() -> None:
+@pytest.mark.parametrize("spec", names.ALL_CONTROL_TABLES, ids=lambda spec: spec.logical_name)
+def test_control_plane_tables_refuse_replicas(spec: TableSpec) -> None:
     stack = Stack(App(), "ReplicaProbe", env={"region": "eu-west-1"})
     key = aws_kms.Key(stack, "Key", enable_key_rotation=True)
 
     with pytest.raises(ValueError, match="never replicated"):
-        SpecTable(stack, "Counters", spec=RATE_LIMIT_TABLE, encryption_key=key, replica_key_arns={"us-east-1": "arn"})
+        SpecTable(stack, "Counters", spec=spec, encryption_key=key, replica_key_arns={"us-east-1": "arn"})
 
 
 # --- KMS keys ---------------------------------------------------------------------------------------------------
 
 
-def test_both_keys_are_symmetric_multi_region_rotated_and_retained(synthesized: SynthesizedApp) -> None:
+def _master_slots(synthesized: SynthesizedApp) -> set[str]:
+    return {_id(synthesized, key) for key in synthesized.stack.keys.master_key_slots}
+
+
+def test_every_key_is_symmetric_multi_region_rotated_and_retained(synthesized: SynthesizedApp) -> None:
     keys = synthesized.resources("AWS::KMS::Key")
 
-    assert len(keys) == 2
+    assert len(keys) == 3  # two master-key slots and the table key
     for key in keys.values():
         assert key["DeletionPolicy"] == "Retain"
         assert key["Properties"]["EnableKeyRotation"] is True
@@ -233,23 +319,34 @@ def test_both_keys_are_symmetric_multi_region_rotated_and_retained(synthesized: 
         assert key["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
 
 
-def test_aliases_name_the_master_and_directory_keys(synthesized: SynthesizedApp) -> None:
-    master = synthesized.logical_id(synthesized.stack.keys.master_key.node.default_child)
-    directory = synthesized.logical_id(synthesized.stack.keys.directory_key.node.default_child)
-
-    assert MASTER_KEY_ALIAS == "alias/wiresocket-master"
-    synthesized.template.has_resource_properties(
-        "AWS::KMS::Alias", {"AliasName": MASTER_KEY_ALIAS, "TargetKeyId": {"Fn::GetAtt": [master, "Arn"]}}
-    )
-    synthesized.template.has_resource_properties(
-        "AWS::KMS::Alias", {"AliasName": DIRECTORY_KEY_ALIAS, "TargetKeyId": {"Fn::GetAtt": [directory, "Arn"]}}
-    )
-
-
-def test_master_key_policy_denies_every_crypto_use_without_tenant_and_kid_context(
+def test_aliases_name_each_master_key_slot_the_current_one_and_the_directory_key(
     synthesized: SynthesizedApp,
 ) -> None:
-    master = synthesized.logical_id(synthesized.stack.keys.master_key.node.default_child)
+    keys = synthesized.stack.keys
+    slot_a, slot_b, directory = (
+        {"Fn::GetAtt": [_id(synthesized, key), "Arn"]}
+        for key in (keys.master_key, keys.second_master_key, keys.directory_key)
+    )
+    aliases = {
+        alias["Properties"]["AliasName"]: alias["Properties"]["TargetKeyId"]
+        for alias in synthesized.resources("AWS::KMS::Alias").values()
+    }
+
+    assert MASTER_KEY_ALIAS == "alias/wiresocket-master"
+    assert aliases == {
+        MASTER_KEY_ALIAS: slot_a,  # the current slot; a rotation re-points it
+        MASTER_KEY_SLOT_ALIASES[0]: slot_a,
+        MASTER_KEY_SLOT_ALIASES[1]: slot_b,
+        DIRECTORY_KEY_ALIAS: directory,
+    }
+
+
+@pytest.mark.parametrize("slot", ["master_key", "second_master_key"])
+def test_master_key_policy_denies_every_crypto_use_without_tenant_and_kid_context(
+    synthesized: SynthesizedApp, slot: str
+) -> None:
+    # Either slot may be the current one: both must refuse context-free use alike.
+    master = _id(synthesized, getattr(synthesized.stack.keys, slot))
     policy = synthesized.template_json["Resources"][master]["Properties"]["KeyPolicy"]
     denies = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     crypto = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
@@ -281,7 +378,7 @@ def test_audit_bus_is_named_from_the_layer_and_archived(synthesized: Synthesized
 
 
 def test_audit_bus_has_no_resource_policy(synthesized: SynthesizedApp) -> None:
-    # Only principals of this account with an IAM grant (the outbox and token functions) may publish.
+    # Only principals of this account with an IAM grant (outbox, token, admin, key maintenance) may publish.
     synthesized.template.resource_count_is("AWS::Events::EventBusPolicy", 0)
     assert "Policy" not in next(iter(synthesized.resources("AWS::Events::EventBus").values()))["Properties"]
 
@@ -289,8 +386,13 @@ def test_audit_bus_has_no_resource_policy(synthesized: SynthesizedApp) -> None:
 # --- Layer and functions ----------------------------------------------------------------------------------------
 
 
-def test_every_function_with_a_settings_model_is_deployed(synthesized: SynthesizedApp) -> None:
-    assert set(synthesized.stack.functions) == set(DEPLOYED_FUNCTIONS) == set(FUNCTION_SETTINGS)
+def test_every_control_plane_function_with_a_settings_model_is_deployed(synthesized: SynthesizedApp) -> None:
+    # Data-plane functions (DATA_PLANE_FUNCTIONS) are left to the regional stacks; every other settings model
+    # must be a function of this stack, and nothing else is.
+    control_plane = set(FUNCTION_SETTINGS) - DATA_PLANE_FUNCTIONS
+
+    assert set(synthesized.stack.functions) == set(DEPLOYED_FUNCTIONS) == control_plane
+    assert not set(synthesized.stack.functions) & DATA_PLANE_FUNCTIONS
 
 
 def test_layer_is_for_the_functions_runtime_and_architecture(synthesized: SynthesizedApp) -> None:
@@ -327,13 +429,14 @@ def test_function_environment_points_at_the_deployed_resources(synthesized: Synt
     table = synthesized.logical_id(synthesized.stack.directory.table.node.default_child)
     bus = synthesized.logical_id(synthesized.stack.audit.bus.node.default_child)
     rate_limits = synthesized.logical_id(synthesized.stack.rate_limits.table.node.default_child)
-    master = synthesized.logical_id(synthesized.stack.keys.master_key.node.default_child)
+    idempotency = synthesized.logical_id(synthesized.stack.idempotency.table.node.default_child)
     expected = {
         names.ENV_REGION: "eu-west-1",
         names.ENV_DIRECTORY_TABLE: {"Ref": table},
         names.ENV_AUDIT_BUS: {"Ref": bus},
         names.ENV_RATE_LIMIT_TABLE: {"Ref": rate_limits},
-        names.ENV_MASTER_KEY_ID: {"Fn::GetAtt": [master, "Arn"]},
+        names.ENV_IDEMPOTENCY_TABLE: {"Ref": idempotency},
+        names.ENV_MASTER_KEY_ID: MASTER_KEY_ALIAS,
     }
 
     for variable, value in expected.items():
@@ -341,9 +444,20 @@ def test_function_environment_points_at_the_deployed_resources(synthesized: Synt
             assert variables[variable] == value
 
 
-@pytest.mark.parametrize("name", ["jwks", "token"])
+@pytest.mark.parametrize("name", ["token", "admin", "key_maintenance"])
+def test_master_key_is_configured_as_the_alias_never_a_key_arn(synthesized: SynthesizedApp, name: str) -> None:
+    # After a master-key rotation re-points the alias, new data keys must follow it to the new slot.
+    variables = _function(synthesized, name)["Properties"]["Environment"]["Variables"]
+    settings_default = next(
+        field.default for field in dataclasses.fields(KeyVaultSettings) if field.name == "master_key_id"
+    )
+
+    assert variables[names.ENV_MASTER_KEY_ID] == MASTER_KEY_ALIAS == settings_default
+
+
+@pytest.mark.parametrize("name", ["jwks", "token", "admin"])
 def test_issuer_is_the_control_plane_stage_url(synthesized: SynthesizedApp, name: str) -> None:
-    # jwks (discovery) and token (the `iss` claim) must agree on one issuer base.
+    # jwks (discovery), token (the `iss` claim) and admin (verifying dashboard tokens) agree on one issuer.
     api = synthesized.logical_id(synthesized.stack.control_api.api.node.default_child)
     issuer = _function(synthesized, name)["Properties"]["Environment"]["Variables"][names.ENV_ISSUER_BASE]
 
@@ -352,11 +466,15 @@ def test_issuer_is_the_control_plane_stage_url(synthesized: SynthesizedApp, name
     assert rendered.endswith(f'"/{STAGE_NAME}"]]}}')
 
 
-def test_token_function_has_memory_for_argon2id_and_rsa(synthesized: SynthesizedApp) -> None:
-    properties = _function(synthesized, "token")["Properties"]
+@pytest.mark.parametrize(("name", "memory"), [("token", TOKEN_MEMORY_MB), ("admin", ADMIN_MEMORY_MB)])
+def test_password_hashing_functions_have_memory_for_argon2id(
+    synthesized: SynthesizedApp, name: str, memory: int
+) -> None:
+    # Argon2id costs 64 MiB per hash, and Lambda allots CPU in proportion to memory.
+    properties = _function(synthesized, name)["Properties"]
 
-    assert TOKEN_MEMORY_MB >= 1024
-    assert properties["MemorySize"] == TOKEN_MEMORY_MB
+    assert memory >= 1024
+    assert properties["MemorySize"] == memory
 
 
 def test_routed_functions_finish_within_the_api_gateway_integration_timeout(synthesized: SynthesizedApp) -> None:
@@ -404,7 +522,7 @@ def test_jwks_only_reads_the_directory_and_never_uses_the_master_key(synthesized
     assert {a for a in actions if a.startswith("kms:")} <= {"kms:Decrypt", "kms:DescribeKey"}
 
 
-@pytest.mark.parametrize("name", ["jwks", "token"])
+@pytest.mark.parametrize("name", ["jwks", "token", "admin", "key_maintenance"])
 def test_table_key_is_only_usable_through_dynamodb(synthesized: SynthesizedApp, name: str) -> None:
     directory_key = synthesized.logical_id(synthesized.stack.keys.directory_key.node.default_child)
 
@@ -426,26 +544,94 @@ def test_outbox_uses_the_table_key_outside_dynamodb_only_to_read_the_stream(synt
     assert unconditioned <= {("kms:Decrypt", directory_key), ("kms:DescribeKey", directory_key)}
 
 
-def test_only_the_token_role_may_use_the_master_key_and_only_to_unwrap(synthesized: SynthesizedApp) -> None:
-    master = synthesized.logical_id(synthesized.stack.keys.master_key.node.default_child)
-    token_role = {"Ref": _id(synthesized, synthesized.stack.token.role)}
-    users = [
-        policy["Properties"]
+MASTER_ALIAS_ARN = 'arn:aws:kms:eu-west-1:{"Ref": "AWS::AccountId"}:' + MASTER_KEY_ALIAS
+"""``alias/wiresocket-master``'s ARN as ``_resource_names`` renders it."""
+
+MASTER_KEY_USE = {
+    "token": {("kms:Decrypt", ENVELOPE_CONDITION)},
+    "admin": {
+        ("kms:Decrypt", ENVELOPE_CONDITION),
+        ("kms:GenerateDataKey", ENVELOPE_CONDITION),
+        ("kms:ReEncryptFrom", ENVELOPE_CONDITION),
+        ("kms:ReEncryptTo", ENVELOPE_CONDITION),
+        ("kms:UpdateAlias", NO_CONDITION),
+        ("kms:DescribeKey", NO_CONDITION),
+    },
+    "key_maintenance": {("kms:GenerateDataKey", ENVELOPE_CONDITION), ("kms:Decrypt", ENVELOPE_CONDITION)},
+}
+"""Function -> (action, condition) it may use on *each* master-key slot. No other function touches them."""
+
+
+def _all_iam_statements(synthesized: SynthesizedApp) -> list[dict[str, Any]]:
+    """Every statement of every identity policy in the template (inline role policies included)."""
+    statements: list[dict[str, Any]] = []
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    for role in synthesized.resources("AWS::IAM::Role").values():
+        for inline in role["Properties"].get("Policies", []):
+            statements.extend(inline["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_master_key_slots_are_used_only_by_the_key_functions_and_only_as_listed(synthesized: SynthesizedApp) -> None:
+    slots = _master_slots(synthesized)
+    roles = {
+        name: _id(synthesized, service_function.role) for name, service_function in synthesized.stack.functions.items()
+    }
+    users = {
+        role["Ref"]
         for policy in synthesized.resources("AWS::IAM::Policy").values()
-        if master in _get_att_arns(policy["Properties"]["PolicyDocument"])
+        if _get_att_arns(policy["Properties"]["PolicyDocument"]) & slots
+        for role in policy["Properties"]["Roles"]
+    }
+
+    assert users == {roles[name] for name in MASTER_KEY_USE}
+    for name, uses in MASTER_KEY_USE.items():
+        grants = _grants(_statements(synthesized, synthesized.stack.functions[name].role))
+        on_slots = {grant for grant in grants if grant[1] in slots}
+        assert on_slots == {(action, slot, condition) for action, condition in uses for slot in slots}, name
+
+
+def test_no_role_may_create_kms_keys_or_aliases_or_change_key_policies(synthesized: SynthesizedApp) -> None:
+    # Rotation targets are created by this stack (the standby slot); no function creates or destroys keys.
+    actions = {action for statement in _all_iam_statements(synthesized) for action in _actions(statement)}
+
+    assert not actions & FORBIDDEN_KMS_ACTIONS
+    assert not any(action.startswith("kms:") and "*" in action for action in actions)
+
+
+def test_only_admin_may_update_an_alias_and_only_the_master_alias_between_the_two_slots(
+    synthesized: SynthesizedApp,
+) -> None:
+    admin_role = _id(synthesized, synthesized.stack.admin.role)
+    updating = [
+        (policy["Properties"]["Roles"], statement)
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "kms:UpdateAlias" in _actions(statement)
     ]
 
-    assert [policy["Roles"] for policy in users] == [[token_role]]
-    (policy,) = users
-    on_master = [s for s in policy["PolicyDocument"]["Statement"] if master in _get_att_arns(s["Resource"])]
-    assert on_master == [
-        {
-            "Action": "kms:Decrypt",
-            "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [master, "Arn"]},
-            "Condition": MASTER_KEY_CONDITIONS,
+    (roles, statement), *others = updating
+    assert others == []
+    assert roles == [{"Ref": admin_role}]
+    assert _actions(statement) == ["kms:UpdateAlias"]
+    assert "Condition" not in statement
+    # AWS authorizes UpdateAlias against the alias and both the current and the new target key.
+    assert _resource_names(statement["Resource"]) == {MASTER_ALIAS_ARN, *_master_slots(synthesized)}
+
+
+def test_only_the_maintenance_paths_may_scan_and_only_the_directory_base_table(synthesized: SynthesizedApp) -> None:
+    directory = _id(synthesized, synthesized.stack.directory.table)
+    scanning = {
+        name: {
+            resource for action, resource, _ in _grants(_statements(synthesized, f.role)) if action == "dynamodb:Scan"
         }
-    ]
+        for name, f in synthesized.stack.functions.items()
+    }
+
+    # The master-key re-wrap and its progress report walk every signing key; nothing else scans (the key
+    # maintenance job finds tenants through the gsi1 listing).
+    assert {name: resources for name, resources in scanning.items() if resources} == {"admin": {directory}}
 
 
 def test_the_client_secret_pepper_context_passes_the_master_key_conditions() -> None:
@@ -457,54 +643,89 @@ def test_the_client_secret_pepper_context_passes_the_master_key_conditions() -> 
     assert set(PEPPER_CONTEXT) == set(ENCRYPTION_CONTEXT_KEYS)
 
 
+def _logs(synthesized: SynthesizedApp, name: str) -> set[tuple[str, str, str]]:
+    log_group = _id(synthesized, synthesized.stack.functions[name].log_group)
+    return {(action, log_group, NO_CONDITION) for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
+
+
+def _read_write(synthesized: SynthesizedApp, *tables: Any) -> set[tuple[str, str, str]]:
+    """The grants of ``SpecTable.grant_read_write`` on each of ``tables`` (table, its indexes, the table key)."""
+    resources = {
+        resource
+        for table in tables
+        for resource in (
+            _id(synthesized, table.table),
+            *(f"{_id(synthesized, table.table)}/index/{index.name}" for index in table.spec.indexes),
+        )
+    }
+    table_key = _id(synthesized, synthesized.stack.keys.directory_key)
+    return {
+        *((action, resource, NO_CONDITION) for action in TABLE_ACTIONS for resource in resources),
+        *((action, table_key, VIA_DYNAMODB) for action in TABLE_KEY_ACTIONS),
+    }
+
+
+def _on_slots(synthesized: SynthesizedApp, name: str) -> set[tuple[str, str, str]]:
+    return {
+        (action, slot, condition) for action, condition in MASTER_KEY_USE[name] for slot in _master_slots(synthesized)
+    }
+
+
 def test_token_role_grants_exactly_what_the_token_endpoints_use(synthesized: SynthesizedApp) -> None:
     stack = synthesized.stack
-    directory = _id(synthesized, stack.directory.table)
-    rate_limits = _id(synthesized, stack.rate_limits.table)
-    table_key = _id(synthesized, stack.keys.directory_key)
-    master = _id(synthesized, stack.keys.master_key)
     bus = _id(synthesized, stack.audit.bus)
-    log_group = _id(synthesized, stack.token.log_group)
-    no_condition = json.dumps(None)
-    via_dynamodb = json.dumps({"StringEquals": {"kms:ViaService": "dynamodb.eu-west-1.amazonaws.com"}})
-    table_actions = {
-        # Reads (Scan deliberately absent) ...
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:Query",
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:DescribeTable",
-        # ... and writes; TransactWriteItems is authorized per item by these same actions.
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
-    }
-    # What DynamoDB needs of the table key to read and write the encrypted tables on the caller's behalf.
-    table_key_actions = {
-        "kms:Decrypt",
-        "kms:DescribeKey",
-        "kms:Encrypt",
-        "kms:GenerateDataKey",
-        "kms:GenerateDataKeyWithoutPlaintext",
-        "kms:ReEncryptFrom",
-        "kms:ReEncryptTo",
-    }
-    tables = {directory, *(f"{directory}/index/{index.name}" for index in DIRECTORY_TABLE.indexes), rate_limits}
     expected = {
-        *((action, log_group, no_condition) for action in ("logs:CreateLogStream", "logs:PutLogEvents")),
-        *((action, table, no_condition) for action in table_actions for table in tables),
-        *((action, table_key, via_dynamodb) for action in table_key_actions),
-        ("kms:Decrypt", master, json.dumps(MASTER_KEY_CONDITIONS, sort_keys=True)),
-        ("events:PutEvents", bus, no_condition),
+        *_logs(synthesized, "token"),
+        *_read_write(synthesized, stack.directory, stack.rate_limits),
+        *_on_slots(synthesized, "token"),
+        ("events:PutEvents", bus, NO_CONDITION),
     }
 
     grants = _grants(_statements(synthesized, stack.token.role))
 
     assert grants == expected
-    # The master key is only ever unwrapped: no data keys are generated, nothing is re-wrapped.
-    assert {action for action, resource, _ in grants if resource == master} == {"kms:Decrypt"}
+    # The master keys are only ever unwrapped: no data keys are generated, nothing is re-wrapped.
+    slots = _master_slots(synthesized)
+    assert {action for action, resource, _ in grants if resource in slots} == {"kms:Decrypt"}
+    table_key = _id(synthesized, stack.keys.directory_key)
     assert not any(action.startswith("kms:GenerateDataKey") for action, resource, _ in grants if resource != table_key)
+    assert not any(action == "dynamodb:Scan" for action, _, _ in grants)
+
+
+def test_admin_role_grants_exactly_what_the_admin_api_uses(synthesized: SynthesizedApp) -> None:
+    stack = synthesized.stack
+    directory = _id(synthesized, stack.directory.table)
+    bus = _id(synthesized, stack.audit.bus)
+    expected = {
+        *_logs(synthesized, "admin"),
+        *_read_write(synthesized, stack.directory, stack.rate_limits, stack.idempotency),
+        ("dynamodb:Scan", directory, NO_CONDITION),
+        *_on_slots(synthesized, "admin"),
+        ("kms:UpdateAlias", MASTER_ALIAS_ARN, NO_CONDITION),
+        ("events:PutEvents", bus, NO_CONDITION),
+    }
+
+    grants = _grants(_statements(synthesized, stack.admin.role))
+
+    assert grants == expected
+
+
+def test_key_maintenance_role_grants_exactly_what_the_job_uses(synthesized: SynthesizedApp) -> None:
+    stack = synthesized.stack
+    bus = _id(synthesized, stack.audit.bus)
+    expected = {
+        *_logs(synthesized, "key_maintenance"),
+        *_read_write(synthesized, stack.directory),
+        *_on_slots(synthesized, "key_maintenance"),
+        ("events:PutEvents", bus, NO_CONDITION),
+    }
+
+    grants = _grants(_statements(synthesized, stack.key_maintenance.role))
+
+    assert grants == expected
+    # It never re-wraps under a master key: that is the operator's master-key rotation.
+    slots = _master_slots(synthesized)
+    assert not any(action.startswith("kms:ReEncrypt") for action, resource, _ in grants if resource in slots)
 
 
 def test_outbox_writes_the_directory_and_publishes_only_on_the_audit_bus(synthesized: SynthesizedApp) -> None:
@@ -547,6 +768,41 @@ def test_outbox_sweeps_every_minute(synthesized: SynthesizedApp) -> None:
             "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [outbox, "Arn"]}})],
         },
     )
+
+
+# --- Key maintenance schedule -----------------------------------------------------------------------------------
+
+
+def test_key_maintenance_runs_hourly_without_overlapping_retries(synthesized: SynthesizedApp) -> None:
+    job = _id(synthesized, synthesized.stack.key_maintenance.function)
+    rule = synthesized.template_json["Resources"][_id(synthesized, synthesized.stack.key_schedule.schedule)]
+    (target,) = rule["Properties"]["Targets"]
+    (invoke_config,) = (
+        config["Properties"]
+        for config in synthesized.resources("AWS::Lambda::EventInvokeConfig").values()
+        if config["Properties"]["FunctionName"] == {"Ref": job}
+    )
+
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    assert target["Arn"] == {"Fn::GetAtt": [job, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    assert invoke_config["MaximumRetryAttempts"] == 0  # the next hourly run is the retry
+
+
+def test_key_maintenance_is_invoked_only_by_its_schedule(synthesized: SynthesizedApp) -> None:
+    job = _id(synthesized, synthesized.stack.key_maintenance.function)
+    rule = _id(synthesized, synthesized.stack.key_schedule.schedule)
+    permissions = [
+        permission["Properties"]
+        for permission in synthesized.resources("AWS::Lambda::Permission").values()
+        if permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [job, "Arn"]}
+    ]
+
+    assert [(p["Principal"], p["SourceArn"]) for p in permissions] == [
+        ("events.amazonaws.com", {"Fn::GetAtt": [rule, "Arn"]})
+    ]
+    assert "key_maintenance" not in {route.function for route in CONTROL_PLANE_ROUTES}
 
 
 # --- Control-plane REST API -------------------------------------------------------------------------------------
@@ -608,19 +864,22 @@ def test_each_deployed_route_proxies_to_its_function(synthesized: SynthesizedApp
         ("POST", "/connect/revocation", "token"),
         ("POST", "/connect/introspect", "token"),
         ("GET", "/{tenantId}/.well-known/openid-configuration", "jwks"),
+        *((method, resource, "admin") for method, resource in ADMIN_ROUTES),
     ],
 )
-def test_oauth_and_discovery_routes_are_lambda_proxy_methods(
+def test_oauth_discovery_and_admin_routes_are_lambda_proxy_methods(
     synthesized: SynthesizedApp, method: str, resource: str, function: str
 ) -> None:
     deployed = _deployed_methods(synthesized)[(method, resource)]
     function_id = _id(synthesized, synthesized.stack.functions[function].function)
-    source_path = re.sub(r"\{[^}]+\}", "*", resource)  # execute-api ARNs put `*` for path parameters
+    # execute-api ARNs put `*` for path parameters (greedy ones included) and for the method ANY.
+    source_path = re.sub(r"\{[^}]+\}", "*", resource)
+    source_method = "*" if method == "ANY" else method
     invoke = [
         permission["Properties"]
         for permission in synthesized.resources("AWS::Lambda::Permission").values()
         if permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
-        and json.dumps(permission["Properties"]["SourceArn"]).endswith(f'"/{method}{source_path}"]]}}')
+        and json.dumps(permission["Properties"]["SourceArn"]).endswith(f'"/{source_method}{source_path}"]]}}')
     ]
 
     assert deployed["AuthorizationType"] == "NONE"  # authenticated in the function, or public by protocol
@@ -629,6 +888,30 @@ def test_oauth_and_discovery_routes_are_lambda_proxy_methods(
     assert _get_att_arns(deployed["Integration"]["Uri"]) == {function_id}
     assert len(invoke) == 1, "API Gateway may invoke the function for this route, on the deployed stage only"
     assert function in UNAUTHENTICATED_FUNCTIONS
+
+
+def test_admin_routes_are_those_of_the_admin_contract() -> None:
+    # docs/admin-api.md: the public routes, and everything under /admin/ and /platform/, go to `admin`.
+    admin_routes = {(route.method, route.resource) for route in CONTROL_PLANE_ROUTES if route.function == "admin"}
+
+    assert admin_routes == set(ADMIN_ROUTES)
+
+
+@pytest.mark.parametrize("resource", ["/admin/{proxy+}", "/platform/{proxy+}"])
+def test_admin_proxy_routes_are_greedy_and_require_a_path_below_their_prefix(
+    synthesized: SynthesizedApp, resource: str
+) -> None:
+    deployed = _deployed_methods(synthesized)[("ANY", resource)]
+    (path_part,) = (
+        r["Properties"]["PathPart"]
+        for logical_id, r in synthesized.resources("AWS::ApiGateway::Resource").items()
+        if {"Ref": logical_id} == deployed["ResourceId"]
+    )
+
+    assert path_part == "{proxy+}"
+    assert deployed["RequestParameters"] == {"method.request.path.proxy": True}
+    # The bare prefix (`/admin`) has no method: API Gateway answers it itself, no function runs.
+    assert ("ANY", resource.removesuffix("/{proxy+}")) not in _deployed_methods(synthesized)
 
 
 def test_lambda_permissions_are_scoped_to_the_stage_and_never_test_invoke(synthesized: SynthesizedApp) -> None:
