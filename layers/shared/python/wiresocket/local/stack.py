@@ -37,7 +37,7 @@ from wiresocket.config import FUNCTION_SETTINGS
 from wiresocket.local.gateway import LocalHttpGateway
 from wiresocket.local.handlers import LocalFunctions
 from wiresocket.local.moto_server import LOCAL_REGION, MotoServer, apply_aws_environment, aws_environment
-from wiresocket.local.resources import GlobalResources, create_global_resources
+from wiresocket.local.resources import GlobalResources, create_global_resources, create_regional_resources
 from wiresocket.local.ws_gateway import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MAX_LIFETIME_SECONDS,
@@ -98,6 +98,7 @@ def settings_environment(resources: GlobalResources, *, region: str, issuer_base
         names.ENV_MASTER_KEY_ID: resources.master_key_alias,
         names.ENV_AUDIT_BUS: resources.audit_bus,
         names.ENV_RATE_LIMIT_TABLE: resources.rate_limit_table,
+        names.ENV_IDEMPOTENCY_TABLE: resources.idempotency_table,
         names.ENV_ISSUER_BASE: issuer_base,
     }
     env = dict(known)  # all of them: the seeder and shared wiring read settings models beyond FUNCTION_SETTINGS
@@ -218,7 +219,11 @@ class LocalStack:
             session.client("kms", endpoint_url=endpoint_url),
             session.client("events", endpoint_url=endpoint_url),
         )
+        # --- Data plane (issue 5): the regional app-data tables of every license region, each created in its
+        # own AWS region (moto keeps regions apart), and the @connections endpoint the handlers record.
+        create_regional_resources(lambda r: session.client("dynamodb", region_name=r, endpoint_url=endpoint_url))
         settings = settings_environment(resources, region=self._region, issuer_base=control_plane_url)
+        settings[names.ENV_WS_MANAGEMENT_ENDPOINT] = self._ws_gateway.management_url
         os.environ.update(settings)
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # there is no X-Ray daemon locally
 

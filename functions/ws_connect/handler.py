@@ -1,0 +1,30 @@
+"""The WebSocket API's ``$connect`` REQUEST authorizer and its ``$connect``/``$disconnect`` integrations (SPEC §8).
+
+One function, three entry shapes: an authorizer event (``type: REQUEST``) gets an IAM policy (or 401), a
+``CONNECT`` event registers the connection in its app's license-region registry, a ``DISCONNECT`` event
+removes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from wiresocket import wiring
+from wiresocket.services.authorize import authorize_event
+from wiresocket.services.connections import handle_connection_event
+
+logger = Logger(service="ws_connect")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Dispatch on the event's shape; one service call each; never logs a token."""
+    if isinstance(event, dict) and event.get("type") == "REQUEST":
+        outcome = authorize_event(event, wiring.connection_authorizer)
+        logger.info("authorizer decision", extra={"decision": outcome.decision, "reason": outcome.reason})
+        return outcome.result()
+    response, outcome_reason = handle_connection_event(event, wiring.connection_service)
+    logger.info("connection event", extra={"status": response["statusCode"], "outcome": outcome_reason})
+    return response
