@@ -8,16 +8,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 REGIONS ?= aws-eu-west-1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-export PYTHONDONTWRITEBYTECODE := 1
+# Bytecode caching on (some machines set PYTHONDONTWRITEBYTECODE): every local stack and CLI subprocess would
+# otherwise recompile botocore, moto and rich from source. __pycache__ is git-ignored.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install dev test lint format typecheck unit integration infrastructure e2e bench synth layer clean
+.PHONY: install dev test lint format typecheck unit integration infrastructure e2e bench synth layer clean browser
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 install: $(VENV)/.synced ## create .venv exactly from uv.lock
@@ -40,11 +42,15 @@ integration: install
 	$(BIN)/pytest tests/integration
 infrastructure: install
 	$(BIN)/pytest tests/infrastructure
-e2e: install
+e2e: install browser
 	$(BIN)/pytest tests/e2e
 
-test: lint ## lint, types, then unit, integration (moto), infrastructure (CDK) and e2e (local stack) suites
+test: lint browser ## lint, types, then unit, integration (moto), infrastructure (CDK) and e2e (local stack) suites
 	$(BIN)/pytest tests/unit tests/integration tests/infrastructure tests/e2e
+
+browser: ## Debian's chromium-headless-shell for the browser e2e tests (apt, as root; no upgrades)
+	@command -v chromium-headless-shell >/dev/null || { \
+		apt-get update && apt-get install -y --no-install-recommends chromium-headless-shell; }
 
 bench: install ## benchmarks: one JSON line per result on stdout
 	$(BIN)/python -m tests.bench
