@@ -17,6 +17,7 @@ from wiresocket.adapters.directory_models import bind_directory
 from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore, DynamoOutbox
 from wiresocket.adapters.eventbridge import EventBridgeBus
 from wiresocket.adapters.kms import KmsKeyWrapper
+from wiresocket.local.moto_atomic import atomic_writes
 from wiresocket.local.resources import GlobalResources, create_global_resources
 from wiresocket.services.keyvault import KeyPolicy, KeyVault
 from wiresocket.services.locks import LockManager
@@ -80,7 +81,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     }.items():
         monkeypatch.setenv(var, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    # moto + the one thing we fake on top of it: DynamoDB's write atomicity (see wiresocket.local.moto_atomic).
+    with mock_aws(), atomic_writes():
         dynamodb, kms, events = boto3.client("dynamodb"), boto3.client("kms"), boto3.client("events")
         sqs = boto3.client("sqs")
         resources = create_global_resources(dynamodb, kms, events)

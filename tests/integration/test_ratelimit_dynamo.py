@@ -11,13 +11,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
 from tests.fakes.memory import FakeClock
 from wiresocket import names
 from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore, create_rate_limit_table
 from wiresocket.domain.errors import DependencyUnavailable
 from wiresocket.domain.ratelimit import AUTH_FAILURE, TOKEN_IP, Decision, RatePolicy, with_overrides
+from wiresocket.local.moto_atomic import atomic_writes
 from wiresocket.local.resources import create_table
 from wiresocket.services.ratelimit import RateLimiter
 
@@ -50,22 +50,16 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
 
 
 @pytest.fixture
-def serialised_item_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give moto DynamoDB's per-item write serialisation.
+def serialised_item_writes() -> Iterator[None]:
+    """Give moto DynamoDB's per-item write atomicity (``wiresocket.local.moto_atomic``).
 
     Real DynamoDB applies the UpdateItems on one item one after another; moto's in-process backend runs its
     read → evaluate → store sequence unsynchronised, so threads can lose an ADD (observed: 8 of 20 allowed).
-    The lock wraps each single UpdateItem only, so the test still catches an adapter that reads, then
+    The lock wraps each single backend write only, so the test still catches an adapter that reads, then
     writes (two calls): that would race exactly as it would on AWS.
     """
-    lock = threading.Lock()
-    real_update_item = DynamoDBBackend.update_item
-
-    def update_item(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return real_update_item(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+    with atomic_writes():
+        yield
 
 
 def _limiter(client: DynamoDBClient, limit: int = LIMIT) -> tuple[RateLimiter, FakeClock]:

@@ -19,6 +19,8 @@ from typing import Final, Self
 
 from moto.server import ThreadedMotoServer
 
+from wiresocket.local import moto_atomic
+
 LOCAL_REGION: Final = "eu-west-1"
 """The AWS region the local stack pretends to run in."""
 
@@ -121,6 +123,7 @@ class MotoServer:
         if self._configure_environment:
             apply_aws_environment(os.environ, aws_environment(self._region))
         _ensure_port_free(self._host, self._port)
+        moto_atomic.install()  # DynamoDB's write atomicity, which moto lacks (see local/moto_atomic.py)
         server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         starter = threading.Thread(target=server.start, name="moto-start", daemon=True)
         starter.start()
