@@ -11,14 +11,13 @@ signature). A second, informational line runs the same path through moto-backed 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
 
+from tests.benchkit import interleaved, per_second
 from tests.fakes.oauth_world import OAuthWorld, memory_world
 from wiresocket.domain.keys import select_active
 from wiresocket.domain.oauth import AuthMethod, ClientCredentials, OAuthRequest
@@ -34,13 +33,6 @@ def _request(world: OAuthWorld) -> OAuthRequest:
         client=ClientCredentials(world.app.client_id, world.app_secret, AuthMethod.BASIC),
         source_ip="198.51.100.7",
     )
-
-
-def _per_second(action: Callable[[], object], count: int) -> float:
-    start = time.perf_counter()
-    for _ in range(count):
-        action()
-    return count / (time.perf_counter() - start)
 
 
 def _service_and_baseline(world: OAuthWorld) -> tuple[Callable[[], object], Callable[[], object]]:
@@ -79,17 +71,8 @@ def token_issue() -> dict[str, Any]:
     for _ in range(20):
         service()
         baseline()
-    service_rates: list[float] = []
-    baseline_rates: list[float] = []
-    for round_number in range(ROUNDS):
-        # Alternate which goes first, so neither always gets the warmer cache.
-        if round_number % 2 == 0:
-            service_rates.append(_per_second(service, PER_ROUND))
-            baseline_rates.append(_per_second(baseline, PER_ROUND))
-        else:
-            baseline_rates.append(_per_second(baseline, PER_ROUND))
-            service_rates.append(_per_second(service, PER_ROUND))
-    value, base = statistics.median(service_rates), statistics.median(baseline_rates)
+    measured = interleaved(service, baseline, rounds=ROUNDS, per_round=PER_ROUND)
+    value, base = measured.value, measured.baseline
     return {
         "name": "token_issue",
         "unit": "tokens/s",
@@ -131,7 +114,7 @@ def token_issue_moto() -> dict[str, Any]:
         )
         world.client_credentials()
         count = max(20, PER_ROUND // 4)
-        rate = _per_second(world.client_credentials, count)
+        rate = per_second(world.client_credentials, count)
     return {
         "name": "token_issue_moto",
         "unit": "tokens/s",
