@@ -190,3 +190,19 @@ def test_events_map_to_the_scopes_they_end() -> None:
         ("UserCreated", {"tenantId": A}),
     ]:
         assert scope_from_event(detail_type, detail) is None
+
+
+def test_an_unreachable_region_does_not_stop_the_others_and_is_reported() -> None:
+    service, registry, _closer, store = world()
+    real = registry.by_tenant
+
+    def flaky(license_region: str, tenant_id: str) -> Iterator[ConnectionRecord]:
+        if license_region == "aws-us-east-1":
+            raise ConnectionError("region unreachable")
+        return real(license_region, tenant_id)
+
+    registry.by_tenant = flaky  # type: ignore[method-assign]
+    # When one license region's registry cannot be read / Then the others' connections are still closed
+    assert service.terminate(TerminationScope(A), "revoked", ACTOR) == 3
+    [event] = events(store)
+    assert event["unreachableRegions"] == ["aws-us-east-1"]

@@ -67,6 +67,7 @@ class SessionTerminationService:
     ) -> None:
         self._only_ws_region = only_ws_region
         self._record_empty = record_empty
+        self._unreachable: list[str] = []
         self._registry = registry
         self._closer = closer
         self._directory = directory
@@ -81,12 +82,20 @@ class SessionTerminationService:
         if scope.user_id is not None and scope.app_id is None:
             return []  # human tokens never hold data-plane connections
         found: dict[tuple[str, str], ConnectionRecord] = {}
+        self._unreachable = []
         for license_region in self._license_regions:
-            records: Iterable[ConnectionRecord]
-            if scope.app_id is not None:
-                records = self._registry.by_app(license_region, scope.tenant_id, scope.app_id)
-            else:
-                records = self._registry.by_tenant(license_region, scope.tenant_id)
+            try:
+                records: Iterable[ConnectionRecord] = list(
+                    self._registry.by_app(license_region, scope.tenant_id, scope.app_id)
+                    if scope.app_id is not None
+                    else self._registry.by_tenant(license_region, scope.tenant_id)
+                )
+            except Exception:
+                # One region's registry down (or not deployed) must not stop the others from being closed; the
+                # region is reported in the event, and its own terminator and per-message checks still act.
+                logger.warning("connection registry of %s unreachable during termination", license_region)
+                self._unreachable.append(license_region)
+                continue
             for record in records:
                 if self._only_ws_region is not None and record.ws_region != self._only_ws_region:
                     continue  # a regional backstop closes only what its own WebSocket API holds
@@ -129,6 +138,8 @@ class SessionTerminationService:
             "reason": reason,
             "regions": sorted({r.ws_region for r in records}),
         }
+        if self._unreachable:
+            data["unreachableRegions"] = sorted(self._unreachable)
         if scope.user_id is not None:
             data["userId"] = scope.user_id
         event = AuditEvent(
