@@ -13,11 +13,14 @@ from aws_lambda_powertools import Logger
 
 from wiresocket import wiring
 from wiresocket.domain.audit import Actor, ActorType
+from wiresocket.edge.metrics import SESSIONS_TERMINATED, count, metrics
 from wiresocket.services.sessions import scope_from_event
 
 logger = Logger(service="terminator")
+emf = metrics("terminator")
 
 
+@emf.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: object) -> dict[str, int]:
     """Parse the event, terminate its scope in this region, report the count."""
@@ -28,5 +31,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, int]:
         return {"closed": 0}
     scope, reason = found
     closed = wiring.regional_terminator().terminate(scope, reason, Actor(ActorType.SYSTEM, "terminator"))
+    count(emf, SESSIONS_TERMINATED, closed)
     logger.info("sessions terminated", extra={"tenantId": scope.tenant_id, "appId": scope.app_id, "closed": closed})
     return {"closed": closed}

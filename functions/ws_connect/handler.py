@@ -12,18 +12,25 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from wiresocket import wiring
+from wiresocket.edge.metrics import CONNECTIONS_AUTHORIZED, CONNECTIONS_DENIED, count, metrics
 from wiresocket.services.authorize import authorize_event
 from wiresocket.services.connections import handle_connection_event
 
 logger = Logger(service="ws_connect")
+emf = metrics("ws_connect")
 
 
+@emf.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """Dispatch on the event's shape; one service call each; never logs a token."""
     if isinstance(event, dict) and event.get("type") == "REQUEST":
         outcome = authorize_event(event, wiring.connection_authorizer)
         logger.info("authorizer decision", extra={"decision": outcome.decision, "reason": outcome.reason})
+        if outcome.decision == "allow":
+            count(emf, CONNECTIONS_AUTHORIZED)
+        else:
+            count(emf, CONNECTIONS_DENIED, reason=outcome.reason)
         return outcome.result()
     response, outcome_reason = handle_connection_event(event, wiring.connection_service)
     logger.info("connection event", extra={"status": response["statusCode"], "outcome": outcome_reason})

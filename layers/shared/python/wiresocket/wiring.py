@@ -358,10 +358,11 @@ def session_terminator() -> SessionTerminator:
     """Ends live sessions in every region: the registry of each license region, ``DeleteConnection`` on the
     WebSocket API holding each connection, one ``SessionsTerminated`` event (services/sessions.py)."""
     from wiresocket.adapters.apigw_management import ManagementApiCloser
+    from wiresocket.edge.metrics import MeteredTerminator, metrics
     from wiresocket.services.sessions import SessionTerminationService
 
     s = admin_settings()
-    return SessionTerminationService(
+    inner = SessionTerminationService(
         connection_registry(s.connections_table),
         ManagementApiCloser(),
         directory(s.directory_table, s.region),
@@ -369,6 +370,7 @@ def session_terminator() -> SessionTerminator:
         region=s.region,
         on_commit=outbox_publisher(s.directory_table, s.region, s.audit_bus).publish_pending,
     )
+    return MeteredTerminator(inner, metrics("admin"))
 
 
 def _vault_for(s: config.KeyVaultSettings, locks: LockManager) -> KeyVault:
@@ -464,4 +466,51 @@ def regional_terminator() -> SessionTerminator:
         region=s.region,
         only_ws_region=s.websocket_region,
         record_empty=False,
+    )
+
+
+# --- ws_message function (issue 6): $default, y-websocket sync and awareness relay ----------------------------
+
+if TYPE_CHECKING:
+    from wiresocket.services.relay import RelayService
+
+
+@functools.cache
+def ws_message_settings() -> config.WsMessageSettings:
+    """Settings of the ws_message function."""
+    return config.WsMessageSettings.from_env()
+
+
+@functools.cache
+def relay_service() -> RelayService:
+    """The ``$default`` service: security state cached for a few seconds (the handshake already read it fresh),
+    documents, usage counters and the registry of each license region, ``@connections`` for frames."""
+    from wiresocket.adapters.apigw_post import ManagementApiPoster
+    from wiresocket.adapters.dynamo_documents import DynamoDocumentStore, DynamoUsageCounter
+    from wiresocket.services.authorize import CachedStateDirectory
+    from wiresocket.services.connections import ConnectionService
+    from wiresocket.services.documents import DocumentService
+    from wiresocket.services.relay import RelayService
+
+    s = ws_message_settings()
+    state = CachedStateDirectory(directory(s.directory_table, s.region), clock(), ttl_seconds=s.state_cache_seconds)
+    connections = ConnectionService(
+        connection_registry(s.connections_table),
+        clock(),
+        ws_region=s.websocket_region,
+        endpoint=s.ws_management_endpoint,
+    )
+    documents = DocumentService(
+        DynamoDocumentStore(dynamodb_client, s.documents_table),
+        clock(),
+        compact_after=s.document_compact_after,
+        ttl_seconds=s.document_ttl_seconds,
+    )
+    return RelayService(
+        documents,
+        connections,
+        state,
+        DynamoUsageCounter(dynamodb_client, s.usage_table),
+        ManagementApiPoster(),
+        clock(),
     )
