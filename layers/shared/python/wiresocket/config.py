@@ -189,3 +189,35 @@ FUNCTION_SETTINGS: dict[str, type[BaseSettings]] = {
     "ws_connect": WsConnectSettings,
 }
 """Function name (folder under ``functions/``) → its settings model. The CDK app sets exactly these vars."""
+
+
+@dataclass(frozen=True)
+class WsMessageSettings(BaseSettings):
+    """The ``ws_message`` function (``$default``, issue 6): y-websocket sync and awareness relay. It reads the
+    directory's security state (cached for at most ``state_cache_seconds``), the connection registry, and the
+    document state and usage counters of each app's license region."""
+
+    state_cache_seconds: int = _env(names.ENV_STATE_CACHE_SECONDS, 5)
+    connections_table: str = _env(names.ENV_CONNECTIONS_TABLE, names.CONNECTIONS_TABLE.default_name)
+    documents_table: str = _env(names.ENV_DOCUMENTS_TABLE, names.DOCUMENTS_TABLE.default_name)
+    usage_table: str = _env(names.ENV_USAGE_TABLE, names.USAGE_TABLE.default_name)
+    ws_management_endpoint: str = _env(names.ENV_WS_MANAGEMENT_ENDPOINT, "")
+    data_region: str = _env(names.ENV_DATA_REGION, "")
+    document_compact_after: int = _env(names.ENV_DOCUMENT_COMPACT_AFTER, 50)
+    document_ttl_seconds: int = _env(names.ENV_DOCUMENT_TTL_SECONDS, 7 * 24 * 3600)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.state_cache_seconds <= 60:
+            raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+        if not 1 <= self.document_compact_after <= 1000:
+            raise SettingsError(f"{names.ENV_DOCUMENT_COMPACT_AFTER} must be 1-1000")
+        if not 3600 <= self.document_ttl_seconds <= 365 * 24 * 3600:
+            raise SettingsError(f"{names.ENV_DOCUMENT_TTL_SECONDS} must be 3600 s to 365 days")
+
+    @property
+    def websocket_region(self) -> str:
+        """The AWS region of this stack's WebSocket API."""
+        return self.data_region or self.region
+
+
+FUNCTION_SETTINGS["ws_message"] = WsMessageSettings

@@ -211,3 +211,33 @@ CONNECTIONS_TABLE: Final = TableSpec(
 
 ALL_REGIONAL_TABLES: Final[tuple[TableSpec, ...]] = (CONNECTIONS_TABLE,)
 """App-data tables that exist in every license region's stack and hold only that region's apps' data."""
+
+# --- Data plane (issue 6): document state and usage counters -----------------------------------------------------
+
+ENV_DOCUMENTS_TABLE: Final = "WIRESOCKET_DOCUMENTS_TABLE"
+ENV_USAGE_TABLE: Final = "WIRESOCKET_USAGE_TABLE"
+ENV_DOCUMENT_COMPACT_AFTER: Final = "WIRESOCKET_DOCUMENT_COMPACT_AFTER"
+ENV_DOCUMENT_TTL_SECONDS: Final = "WIRESOCKET_DOCUMENT_TTL_SECONDS"
+
+# Yjs document state (SPEC §8, §9), written only in the app's license region. ``pk`` is
+# ``{tenantId}#{appId}#{document}``; ``sk`` is ``snapshot`` for the compacted state (a merged Yjs update) or
+# ``u#{epochMillis}#{random}`` for one appended update. TTL forgets documents nobody has touched for a while.
+DOCUMENTS_TABLE: Final = TableSpec(
+    logical_name="Documents",
+    default_name="wiresocket-documents",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at_ttl",
+)
+
+# Usage counters of the data plane (``opsPerMinute`` windows), written only in the app's license region:
+# ``pk`` names the counter and its window; atomically incremented; reaped by TTL.
+USAGE_TABLE: Final = TableSpec(
+    logical_name="Usage",
+    default_name="wiresocket-usage",
+    partition_key="pk",
+    sort_key=None,
+    ttl_attribute="expires_at_ttl",
+)
+
+ALL_REGIONAL_TABLES = (*ALL_REGIONAL_TABLES, DOCUMENTS_TABLE, USAGE_TABLE)  # type: ignore[misc]
