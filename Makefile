@@ -55,8 +55,9 @@ browser: ## Debian's chromium-headless-shell for the browser e2e tests (apt, as 
 bench: install ## benchmarks: one JSON line per result on stdout
 	$(BIN)/python -m tests.bench
 
-synth: install ## cdk synth for REGIONS (comma-separated license regions)
-	npx --yes aws-cdk@2 synth -c regions=$(REGIONS) --quiet
+synth: install ## cdk synth: REGIONS (comma-separated license regions), optional PRIMARY and ISSUER_BASE
+	npx --yes aws-cdk@2 synth -c regions=$(REGIONS) $(if $(PRIMARY),-c primaryRegion=$(PRIMARY)) \
+		$(if $(ISSUER_BASE),-c issuerBase=$(ISSUER_BASE)) --quiet
 
 layer: install ## build the Lambda layer into build/layer (manylinux wheels, no Docker)
 	$(BIN)/python scripts/build_layer.py

@@ -1,8 +1,16 @@
 """CDK entry point: ``cdk synth`` / ``cdk deploy`` run this file (see ``cdk.json``).
 
 Context (``cdk.json`` or ``-c``): ``regions`` (license regions, list or comma-separated; default
-``aws-eu-west-1``), ``primaryRegion`` (default: the first region) and optionally ``issuerBase`` (the public
-https URL of the control plane when it sits behind a custom domain; default: the REST API's own URL).
+``aws-eu-west-1``), ``primaryRegion`` (default: the first region), optionally ``account`` (default:
+``CDK_DEFAULT_ACCOUNT``, else left unresolved: the template works in any account) and ``issuerBase`` (the
+public https URL of the control plane; default: the REST API's own URL in the global stack; the regional
+stacks need it given, see docs/deploy.md) and ``masterKeyArns`` (the two master-key slots' ARNs, the global
+stack's ``MasterKeySlotArns`` output: the regional stacks then replicate both slots).
+
+One global stack (``WireSocketGlobal``, primary region) and one regional stack per deployed license region
+(``WireSocketRegion-<aws region>``). The global stack depends on every regional stack: its directory replicas
+are encrypted with the regional keys, which must exist first. Nothing crosses regions by reference (CDK
+forbids it): resources of other regions are named (``cdk/constructs/regional_access.py``).
 
 The Lambda layer asset is ``build/layer`` (run ``make layer`` first, which needs PyPI). Without it the app
 falls back to ``layers/shared``, i.e. the ``wiresocket`` package *without* its third-party dependencies:
@@ -34,12 +42,15 @@ import aws_cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from cdk.context import (  # noqa: E402
+    CONTEXT_ACCOUNT,
     CONTEXT_ISSUER_BASE,
+    CONTEXT_MASTER_KEY_ARNS,
     CONTEXT_PRIMARY_REGION,
     CONTEXT_REGIONS,
     DeploymentContext,
 )
 from cdk.stacks.global_stack import GlobalStack, GlobalStackProps  # noqa: E402
+from cdk.stacks.regional_stack import RegionalStack, RegionalStackProps, regional_stack_name  # noqa: E402
 
 GLOBAL_STACK_NAME = "WireSocketGlobal"
 BUILT_LAYER = REPO_ROOT / "build" / "layer"
@@ -53,6 +64,8 @@ class BuiltApp(NamedTuple):
 
     app: aws_cdk.App
     global_stack: GlobalStack
+    regional_stacks: dict[str, RegionalStack]
+    """License region -> its regional stack."""
 
 
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
@@ -89,21 +102,39 @@ def build_app(
         regions=app.node.try_get_context(CONTEXT_REGIONS),
         primary_region=app.node.try_get_context(CONTEXT_PRIMARY_REGION),
         issuer_base=app.node.try_get_context(CONTEXT_ISSUER_BASE),
+        master_key_arns=app.node.try_get_context(CONTEXT_MASTER_KEY_ARNS),
     )
+    account = app.node.try_get_context(CONTEXT_ACCOUNT) or os.environ.get("CDK_DEFAULT_ACCOUNT") or None
+    if account is not None and not (isinstance(account, str) and account.isdigit() and len(account) == 12):
+        raise ValueError(f"context '{CONTEXT_ACCOUNT}' must be a 12-digit AWS account id")
+    layer = layer_asset_path or default_layer_asset()
     global_stack = GlobalStack(
         app,
         GLOBAL_STACK_NAME,
         props=GlobalStackProps(
-            context=deployment,
-            layer_asset_path=layer_asset_path or default_layer_asset(),
-            functions_root=FUNCTIONS_ROOT,
-            account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+            context=deployment, layer_asset_path=layer, functions_root=FUNCTIONS_ROOT, account=account
         ),
     )
+    regional_stacks = {
+        region: RegionalStack(
+            app,
+            regional_stack_name(region),
+            props=RegionalStackProps(
+                context=deployment,
+                license_region=region,
+                layer_asset_path=layer,
+                functions_root=FUNCTIONS_ROOT,
+                account=account,
+            ),
+        )
+        for region in deployment.regions
+    }
+    for regional_stack in regional_stacks.values():
+        global_stack.add_stack_dependency(regional_stack, "directory replicas are encrypted with the regional keys")
     aws_cdk.Tags.of(app).add("project", "wiresocket")
     if nag:
         aws_cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return BuiltApp(app=app, global_stack=global_stack)
+    return BuiltApp(app=app, global_stack=global_stack, regional_stacks=regional_stacks)
 
 
 def deployment_errors(built: BuiltApp) -> list[str]:
@@ -122,6 +153,13 @@ def main() -> int:
     registered, any unacknowledged finding raises in ``synth``, so the synth, and ``cdk deploy``, stop.
     """
     built = build_app(context=cdk_json_context())
+    if built.app.node.try_get_context(CONTEXT_ISSUER_BASE) is None:
+        print(
+            "warning: context 'issuerBase' is not set: the regional ws_connect functions refuse every token until "
+            "it is. Deploy, then redeploy with -c issuerBase=<the global stack's ControlPlaneUrl output> "
+            "(docs/deploy.md).",
+            file=sys.stderr,
+        )
     errors = deployment_errors(built)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)

@@ -70,13 +70,17 @@ class ServiceFunction(Construct):
         memory_size: int = 256,
         timeout: Duration | None = None,
         log_retention: aws_logs.RetentionDays = aws_logs.RetentionDays.THREE_MONTHS,
+        settings_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = name
+        self.settings_name = settings_name or name
+        """The ``FUNCTION_SETTINGS`` entry whose variables the function gets (its own name unless it has none
+        yet, e.g. ``ws_message`` runs on ``ws_connect``'s model until it has a settings model of its own)."""
         code_path = functions_root / name
         if not code_path.is_dir():
             raise FileNotFoundError(f"function code directory {code_path} does not exist")
-        self.environment = settings_environment(name, resource_values)
+        self.environment = settings_environment(self.settings_name, resource_values)
         self.log_group = aws_logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN)
         self.role = aws_iam.Role(
             self,
@@ -101,3 +105,10 @@ class ServiceFunction(Construct):
             timeout=timeout or Duration.seconds(10),
         )
         Validations.of(self.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PIN_REASON))
+
+    def set_variable(self, variable: str, value: str) -> None:
+        """Set one of the settings model's variables to a value known only after the function exists."""
+        if variable not in self.environment:
+            raise KeyError(f"{self.name}: {variable} is not a variable of its settings model")
+        self.environment[variable] = value
+        self.function.add_environment(variable, value)

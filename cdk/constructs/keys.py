@@ -166,27 +166,78 @@ class PlatformKeys(Construct):
     @staticmethod
     def _require_encryption_context(key: aws_kms.Key) -> None:
         # Deny statements in the key policy bind every principal, administrators included; IAM grants can
-        # only narrow this further. One statement per missing key: conditions inside a statement are ANDed.
-        for context_key in ENCRYPTION_CONTEXT_KEYS:
-            key.add_to_resource_policy(
-                aws_iam.PolicyStatement(
-                    sid=f"DenyUseWithout{context_key[0].upper()}{context_key[1:]}Context",
-                    effect=aws_iam.Effect.DENY,
-                    principals=[aws_iam.AnyPrincipal()],
-                    actions=list(_GUARDED_ACTIONS),
-                    resources=["*"],
-                    conditions={"Null": {f"kms:EncryptionContext:{context_key}": "true"}},
-                )
-            )
-        key.add_to_resource_policy(
-            aws_iam.PolicyStatement(
-                sid="DenyUseWithOtherContextKeys",
-                effect=aws_iam.Effect.DENY,
-                principals=[aws_iam.AnyPrincipal()],
-                actions=list(_GUARDED_ACTIONS),
-                resources=["*"],
-                conditions={
-                    "ForAnyValue:StringNotEquals": {"kms:EncryptionContextKeys": list(ENCRYPTION_CONTEXT_KEYS)}
-                },
-            )
+        # only narrow this further.
+        for statement in encryption_context_denies():
+            key.add_to_resource_policy(statement)
+
+
+def encryption_context_denies() -> list[aws_iam.PolicyStatement]:
+    """The master keys' deny statements: no cryptographic use without exactly a ``{tenantId, kid}`` context.
+
+    One statement per missing key (conditions inside a statement are ANDed), and one for any other key. Shared
+    by the primary master keys and their replicas (``MasterKeyReplicas``), whose policies must be the same.
+    """
+    statements = [
+        aws_iam.PolicyStatement(
+            sid=f"DenyUseWithout{context_key[0].upper()}{context_key[1:]}Context",
+            effect=aws_iam.Effect.DENY,
+            principals=[aws_iam.AnyPrincipal()],
+            actions=list(_GUARDED_ACTIONS),
+            resources=["*"],
+            conditions={"Null": {f"kms:EncryptionContext:{context_key}": "true"}},
         )
+        for context_key in ENCRYPTION_CONTEXT_KEYS
+    ]
+    statements.append(
+        aws_iam.PolicyStatement(
+            sid="DenyUseWithOtherContextKeys",
+            effect=aws_iam.Effect.DENY,
+            principals=[aws_iam.AnyPrincipal()],
+            actions=list(_GUARDED_ACTIONS),
+            resources=["*"],
+            conditions={"ForAnyValue:StringNotEquals": {"kms:EncryptionContextKeys": list(ENCRYPTION_CONTEXT_KEYS)}},
+        )
+    )
+    return statements
+
+
+class MasterKeyReplicas(Construct):
+    """Replicas of both master-key slots in a regional stack's region, from their primary key ARNs.
+
+    A replica needs its primary's ARN, which is random (``mrk-…``) and lives in the global stack of another
+    region, so it comes from context (``masterKeyArns``, after the global stack's first deploy: its
+    ``MasterKeySlotArns`` output). The replica has the same key material and key id, rotation follows the
+    primary, and its key policy is the primary's: account administration plus the encryption-context denies.
+    The slot aliases are repeated; ``alias/wiresocket-master`` is not (it moves on a rotation in the primary
+    region only, and no regional function uses a master key today).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, primary_key_arns: tuple[str, ...]) -> None:
+        super().__init__(scope, construct_id)
+        if len(primary_key_arns) != len(MASTER_KEY_SLOT_ALIASES):
+            raise ValueError(f"expected {len(MASTER_KEY_SLOT_ALIASES)} master-key ARNs (slots a and b)")
+        stack = Stack.of(self)
+        policy = aws_iam.PolicyDocument(
+            statements=[
+                aws_iam.PolicyStatement(
+                    sid="AccountAdministration",
+                    principals=[aws_iam.AccountRootPrincipal()],
+                    actions=["kms:*"],
+                    resources=["*"],
+                ),
+                *encryption_context_denies(),
+            ]
+        )
+        self.replicas: list[aws_kms.CfnReplicaKey] = []
+        for index, (arn, alias) in enumerate(zip(primary_key_arns, MASTER_KEY_SLOT_ALIASES, strict=True)):
+            replica = aws_kms.CfnReplicaKey(
+                self,
+                f"Slot{'ab'[index].upper()}",
+                primary_key_arn=arn,
+                key_policy=policy,
+                description=f"WireSocket master key slot {'ab'[index]} (replica in {stack.region})",
+                pending_window_in_days=30,
+            )
+            replica.apply_removal_policy(RemovalPolicy.RETAIN)
+            aws_kms.CfnAlias(self, f"Alias{'ab'[index].upper()}", alias_name=alias, target_key_id=replica.attr_arn)
+            self.replicas.append(replica)

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from aws_cdk import Duration, Environment, Stack
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Environment, Fn, Stack, Validations, aws_iam
 from constructs import Construct
 
+from cdk.constructs.alarms import Alarms
 from cdk.constructs.audit import AuditBus
 from cdk.constructs.control_api import ControlApi
 from cdk.constructs.function import ARCHITECTURE, RUNTIME, ServiceFunction
@@ -36,10 +37,29 @@ from cdk.constructs.key_maintenance import KeyMaintenanceSchedule
 from cdk.constructs.keys import MASTER_KEY_ALIAS, PlatformKeys
 from cdk.constructs.layer import SharedLayer
 from cdk.constructs.outbox import OutboxPublisher
+from cdk.constructs.regional_access import (
+    OTHER_REGION_API_REASON,
+    READ_KEY_ACTIONS,
+    REGIONAL_KEY_ALIAS,
+    acknowledge_key_wildcards,
+    connections_arn,
+    grant_named_tables,
+    nag_account,
+    nag_partition,
+)
 from cdk.constructs.tables import SpecTable
+from cdk.constructs.termination import TerminationFanOut
+from cdk.constructs.websocket_api import STAGE_NAME as WS_STAGE_NAME
 from cdk.context import DeploymentContext
 from wiresocket import names
-from wiresocket.names import CONTROL_PLANE_ROUTES, DIRECTORY_TABLE, IDEMPOTENCY_TABLE, RATE_LIMIT_TABLE
+from wiresocket.names import (
+    CONNECTIONS_TABLE,
+    CONTROL_PLANE_ROUTES,
+    DIRECTORY_TABLE,
+    IDEMPOTENCY_TABLE,
+    RATE_LIMIT_TABLE,
+    aws_region_of,
+)
 
 TOKEN_MEMORY_MB: Final = 1024
 """The token function verifies passwords with Argon2id (64 MiB memory cost per hash) and signs with RSA;
@@ -86,7 +106,21 @@ class GlobalStack(Stack):
             description="WireSocket control plane (global stack, primary region)",
         )
         self.keys = PlatformKeys(self, "Keys")
-        self.directory = SpecTable(self, "Directory", spec=DIRECTORY_TABLE, encryption_key=self.keys.directory_key)
+        primary = props.context.primary_aws_region
+        self.deployed_regions = tuple(sorted(aws_region_of(r) for r in props.context.regions))
+        # A global table replicated to every deployed region; each replica is encrypted with its region's
+        # customer-managed key, named by alias (the regional stacks own those keys and deploy first).
+        self.directory = SpecTable(
+            self,
+            "Directory",
+            spec=DIRECTORY_TABLE,
+            encryption_key=self.keys.directory_key,
+            replica_key_arns={
+                region: self.format_arn(service="kms", region=region, resource=REGIONAL_KEY_ALIAS)
+                for region in self.deployed_regions
+                if region != primary
+            },
+        )
         # Regional control-plane table (never replicated), encrypted with the same table key as the directory.
         self.rate_limits = SpecTable(self, "RateLimits", spec=RATE_LIMIT_TABLE, encryption_key=self.keys.directory_key)
         # The admin API's idempotency records: regional as well, same table key.
@@ -97,6 +131,9 @@ class GlobalStack(Stack):
             self, "SharedLayer", asset_path=props.layer_asset_path, runtime=RUNTIME, architecture=ARCHITECTURE
         )
         self.audit = AuditBus(self, "Audit")
+        self.termination = TerminationFanOut(
+            self, "TerminationFanOut", bus=self.audit.bus, regions=self.deployed_regions
+        )
         self.control_api = ControlApi(self, "ControlApi")
 
         # Every value a function's settings model may ask for; each function takes only its own variables.
@@ -163,6 +200,7 @@ class GlobalStack(Stack):
         self.keys.grant_envelope(self.admin.function, ADMIN_MASTER_KEY_ACTIONS)
         self.keys.grant_master_key_rotation(self.admin.function)
         self.audit.grant_publish(self.admin.function)
+        self._grant_termination(self.admin)
 
         self.key_maintenance = ServiceFunction(
             self,
@@ -192,4 +230,45 @@ class GlobalStack(Stack):
         # over HTTP.
         self.control_api.add_routes(
             CONTROL_PLANE_ROUTES, {f.name: f.function for f in (self.jwks, self.token, self.admin)}
+        )
+
+        self.alarms = Alarms(self, "Alarms", prefix=f"WireSocket-{self.region}")
+        self.alarms.add_rest_api_5xx(self.control_api.api)
+        self.alarms.add_outbox_lag(self.outbox.function)
+        for name, service_function in self.functions.items():
+            self.alarms.add_throttles(name, service_function.function)
+        CfnOutput(self, "ControlPlaneUrl", value=self.control_api.base_url)
+        # For the regional stacks' master-key replicas: `-c masterKeyArns=<this>` (docs/deploy.md).
+        CfnOutput(self, "MasterKeySlotArns", value=Fn.join(",", [key.key_arn for key in self.keys.master_key_slots]))
+
+    def _grant_termination(self, service_function: ServiceFunction) -> None:
+        """The admin API ends live sessions itself, in every deployed region (docs/websocket.md): it queries and
+        forgets entries of each region's connections table and closes connections through each region's
+        WebSocket API (``DELETE @connections``; API ids are random, so by stage name: see regional_access)."""
+        grant_named_tables(
+            self,
+            service_function.role,
+            spec=CONNECTIONS_TABLE,
+            key_alias_by_region=dict.fromkeys(self.deployed_regions, REGIONAL_KEY_ALIAS),
+            table_actions=("dynamodb:Query", "dynamodb:DeleteItem"),
+            key_actions=READ_KEY_ACTIONS,
+        )
+        aws_iam.Grant.add_to_principal(
+            grantee=service_function.role,
+            actions=["execute-api:ManageConnections"],
+            resource_arns=[
+                connections_arn(self, region, "*", WS_STAGE_NAME, "DELETE") for region in self.deployed_regions
+            ],
+        )
+        policy = service_function.role.node.find_child("DefaultPolicy")
+        acknowledge_key_wildcards(policy, self.deployed_regions)
+        Validations.of(policy).acknowledge(
+            *(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::arn:{nag_partition(self)}:execute-api:{region}:"
+                    f"{nag_account(self)}:*/{WS_STAGE_NAME}/DELETE/@connections/*]",
+                    reason=OTHER_REGION_API_REASON,
+                )
+                for region in self.deployed_regions
+            )
         )

@@ -1,7 +1,8 @@
 """Fixtures of the infrastructure suite: the real CDK app, synthesized once per test run.
 
-The app is built exactly as ``cdk/app.py`` builds it, with ``cdk.json``'s context (feature flags included),
-except for two things that keep the suite offline and its failures precise:
+The app is built exactly as ``cdk/app.py`` builds it, with ``cdk.json``'s context (feature flags included) and
+three license regions (``TEST_REGIONS``: one global stack in the primary region eu-west-1, three regional
+stacks), except for two things that keep the suite offline and its failures precise:
 
 - the layer asset is ``layers/shared`` (``build/layer`` needs PyPI; the resources are the same), and
 - cdk-nag is not registered as a synth plugin (it would abort the synth on the first finding and error
@@ -30,6 +31,39 @@ from constructs import IConstruct
 
 from cdk.app import REPO_ROOT, SOURCE_LAYER, build_app, cdk_json_context
 from cdk.stacks.global_stack import GlobalStack
+from cdk.stacks.regional_stack import RegionalStack
+
+TEST_REGIONS = ("aws-eu-west-1", "aws-us-east-1", "aws-ap-south-1")
+"""The deployment the suite synthesizes: the first region is the primary one."""
+
+TEST_MASTER_KEY_ARNS = (
+    "arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",
+    "arn:aws:kms:eu-west-1:111122223333:key/mrk-fedcba9876543210fedcba9876543210",
+)
+"""The second deploy's ``masterKeyArns`` context: the regional stacks then replicate both master-key slots."""
+
+
+@dataclass(frozen=True)
+class RegionalTemplate:
+    """One regional stack and its synthesized template."""
+
+    license_region: str
+    stack: RegionalStack
+    template: Template
+    template_json: dict[str, Any]
+    template_path: Path
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Logical id -> resource, for every resource of ``resource_type``."""
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template_json["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def logical_id(self, construct: IConstruct | None) -> str:
+        """The logical id of an L1 construct in this stack's template."""
+        return self.stack.get_logical_id(cast(CfnElement, construct))
 
 
 @dataclass(frozen=True)
@@ -41,6 +75,9 @@ class SynthesizedApp:
     template: Template
     template_json: dict[str, Any]
     template_path: Path
+    regional: dict[str, RegionalTemplate]
+    """License region -> its regional stack's template."""
+    outdir: Path
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
         """Logical id -> resource, for every resource of ``resource_type``."""
@@ -57,16 +94,29 @@ class SynthesizedApp:
 
 def synthesize(outdir: Path) -> SynthesizedApp:
     """Build and synthesize the app into ``outdir`` (offline layer asset, nag run separately)."""
-    built = build_app(context=cdk_json_context(), outdir=str(outdir), layer_asset_path=SOURCE_LAYER, nag=False)
+    context = {
+        **cdk_json_context(),
+        "regions": ",".join(TEST_REGIONS),
+        "masterKeyArns": ",".join(TEST_MASTER_KEY_ARNS),
+    }
+    context.pop("primaryRegion", None)
+    built = build_app(context=context, outdir=str(outdir), layer_asset_path=SOURCE_LAYER, nag=False)
     built.app.synth()
     template_path = outdir / built.global_stack.template_file
     template_json: dict[str, Any] = json.loads(template_path.read_text(encoding="utf-8"))
+    regional: dict[str, RegionalTemplate] = {}
+    for region, stack in built.regional_stacks.items():
+        path = outdir / stack.template_file
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        regional[region] = RegionalTemplate(region, stack, Template.from_json(document), document, path)
     return SynthesizedApp(
         app=built.app,
         stack=built.global_stack,
         template=Template.from_json(template_json),
         template_json=template_json,
         template_path=template_path,
+        regional=regional,
+        outdir=outdir,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cdk.app import GLOBAL_STACK_NAME
 from cdk.constructs.function import ARCHITECTURE, RUNTIME
+from cdk.stacks.regional_stack import regional_stack_name
 from scripts import build_layer
 from tests.infrastructure.conftest import EntrypointSynth
 
@@ -33,8 +34,10 @@ def test_cdk_app_synthesizes_with_cdk_nag_registered(entrypoint_synth: Entrypoin
     # When it synthesizes from the repository root (started in the background when the suite began)
     returncode, output = entrypoint_synth.result(timeout=180)
 
-    # Then no validation finding or error annotation stopped it, and the global stack was written
+    # Then no validation finding or error annotation stopped it, and the global stack and the regional stack of
+    # cdk.json's one region were written
     assert returncode == 0, output
     report = json.loads((entrypoint_synth.outdir / "validation-report.json").read_text(encoding="utf-8"))
     assert report["pluginReports"] == [] or all(r["conclusion"] == "success" for r in report["pluginReports"])
     assert (entrypoint_synth.outdir / f"{GLOBAL_STACK_NAME}.template.json").is_file()
+    assert (entrypoint_synth.outdir / f"{regional_stack_name('aws-eu-west-1')}.template.json").is_file()

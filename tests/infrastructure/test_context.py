@@ -69,10 +69,39 @@ def test_cdk_json_runs_the_app_with_the_project_environment() -> None:
 def test_cdk_json_context_is_a_valid_deployment_defaulting_to_eu_west_1() -> None:
     context = cdk_json_context()
 
-    deployment = DeploymentContext.from_values(
-        regions=context[CONTEXT_REGIONS], primary_region=context[CONTEXT_PRIMARY_REGION]
-    )
+    # No primaryRegion in cdk.json: `-c regions=aws-us-east-1,...` then makes its own first region primary,
+    # instead of pairing the command line's regions with a file's primary region that may not be among them.
+    assert CONTEXT_PRIMARY_REGION not in context
+    deployment = DeploymentContext.from_values(regions=context[CONTEXT_REGIONS])
     assert deployment.regions == ("aws-eu-west-1",)
     assert deployment.primary_region == "aws-eu-west-1"
     # The recommended feature flags of `cdk init` are pinned, so behaviour does not drift on upgrades.
     assert context["@aws-cdk/aws-iam:minimizePolicies"] is True
+
+
+GOOD_ARNS = (
+    "arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",
+    "arn:aws:kms:eu-west-1:111122223333:key/mrk-fedcba9876543210fedcba9876543210",
+)
+
+
+@pytest.mark.parametrize(
+    "arns",
+    [
+        pytest.param(GOOD_ARNS[:1], id="one-slot-only"),
+        pytest.param((GOOD_ARNS[0], GOOD_ARNS[0]), id="the-same-slot-twice"),
+        pytest.param((GOOD_ARNS[0], GOOD_ARNS[1].replace("eu-west-1", "us-east-1")), id="not-the-primary-region"),
+        pytest.param((GOOD_ARNS[0], GOOD_ARNS[1].replace("mrk-", "")), id="not-multi-region"),
+        pytest.param((GOOD_ARNS[0], "alias/wiresocket-master-b"), id="an-alias"),
+        pytest.param(7, id="not-a-list"),
+    ],
+)
+def test_master_key_arns_must_be_the_two_primary_multi_region_slots(arns: object) -> None:
+    with pytest.raises(ContextError):
+        DeploymentContext.from_values(regions=["aws-eu-west-1", "aws-us-east-1"], master_key_arns=arns)
+
+
+def test_master_key_arns_are_accepted_comma_separated() -> None:
+    context = DeploymentContext.from_values(regions="aws-eu-west-1,aws-us-east-1", master_key_arns=",".join(GOOD_ARNS))
+
+    assert context.master_key_arns == GOOD_ARNS

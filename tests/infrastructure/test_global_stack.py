@@ -14,6 +14,7 @@ from aws_cdk.assertions import Match
 from cdk.constructs.control_api import STAGE_NAME, UNAUTHENTICATED_FUNCTIONS, path_parameters
 from cdk.constructs.function import RUNTIME
 from cdk.constructs.keys import DIRECTORY_KEY_ALIAS, ENCRYPTION_CONTEXT_KEYS, MASTER_KEY_ALIAS, MASTER_KEY_SLOT_ALIASES
+from cdk.constructs.regional_access import REGIONAL_KEY_ALIAS
 from cdk.constructs.tables import SpecTable
 from cdk.stacks.global_stack import ADMIN_MEMORY_MB, TOKEN_MEMORY_MB
 from tests.infrastructure.conftest import SynthesizedApp
@@ -31,6 +32,8 @@ from wiresocket.names import (
 )
 
 DEPLOYED_FUNCTIONS = ("jwks", "token", "outbox", "admin", "key_maintenance")
+DEPLOYED_AWS_REGIONS = ("ap-south-1", "eu-west-1", "us-east-1")
+"""The AWS regions of the suite's deployment (``conftest.TEST_REGIONS``)."""
 """The control plane: every function the global stack deploys."""
 
 DATA_PLANE_FUNCTIONS = frozenset({"ws_connect", "ws_message", "terminator"})
@@ -200,30 +203,25 @@ def test_directory_table_is_recoverable_protected_and_encrypted_with_the_directo
     synthesized: SynthesizedApp,
 ) -> None:
     directory_key = synthesized.logical_id(synthesized.stack.keys.directory_key.node.default_child)
+    table = synthesized.template_json["Resources"][_id(synthesized, synthesized.stack.directory.table)]
+    replicas = {replica["Region"]: replica for replica in table["Properties"]["Replicas"]}
 
-    synthesized.template.has_resource(
-        "AWS::DynamoDB::GlobalTable",
-        {
-            "DeletionPolicy": "Retain",
-            "UpdateReplacePolicy": "Retain",
-            "Properties": {
-                "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS"},
-                "Replicas": [
-                    Match.object_like(
-                        {
-                            "Region": "eu-west-1",
-                            "DeletionProtectionEnabled": True,
-                            "PointInTimeRecoverySpecification": {
-                                "PointInTimeRecoveryEnabled": True,
-                                "RecoveryPeriodInDays": 35,
-                            },
-                            "SSESpecification": {"KMSMasterKeyId": {"Fn::GetAtt": [directory_key, "Arn"]}},
-                        }
-                    )
-                ],
-            },
-        },
-    )
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    # A global table: one replica in every deployed region, each protected, recoverable and encrypted with a
+    # customer-managed key of its own region (the primary's directory key; elsewhere the regional key by alias).
+    assert set(replicas) == {"eu-west-1", "us-east-1", "ap-south-1"}
+    for region, replica in replicas.items():
+        assert replica["DeletionProtectionEnabled"] is True
+        assert replica["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True,
+            "RecoveryPeriodInDays": 35,
+        }
+        key = replica["SSESpecification"]["KMSMasterKeyId"]
+        if region == "eu-west-1":
+            assert key == {"Fn::GetAtt": [directory_key, "Arn"]}
+        else:
+            assert _resource_names(key) == {f'arn:aws:kms:{region}:{{"Ref": "AWS::AccountId"}}:{REGIONAL_KEY_ALIAS}'}
 
 
 # --- Control-plane tables (rate-limit counters, idempotency records) --------------------------------------------
@@ -500,8 +498,44 @@ def test_no_function_role_has_managed_policies_or_wildcard_resources(synthesized
     for statement in _statements(synthesized, service_function.role):
         assert statement["Effect"] == "Allow"
         assert statement["Resource"] != "*"
-        assert "*" not in json.dumps(statement["Resource"])
         assert not any(action.endswith("*") for action in _actions(statement))
+        for action in _actions(statement):
+            for resource in _resource_names(statement["Resource"]):
+                if "*" in resource:
+                    assert (name, action, resource) in _documented_wildcards(statement), (name, action, resource)
+
+
+_KEY_BY_ALIAS = re.compile(r'^arn:aws:kms:([a-z0-9-]+):\{"Ref": "AWS::AccountId"\}:key/\*$')
+_OTHER_REGION_CONNECTIONS = re.compile(
+    r'^arn:aws:execute-api:([a-z0-9-]+):\{"Ref": "AWS::AccountId"\}:\*/v1/DELETE/@connections/\*$'
+)
+
+
+def _documented_wildcards(statement: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """The only wildcards a global function may hold (cdk/constructs/regional_access.py), with their narrowing.
+
+    - a table key of another region, ``key/*``, only with ``kms:ResourceAliases`` = the regional key alias and
+      ``kms:ViaService`` = DynamoDB in that same region (admin, for the connections tables);
+    - ``execute-api:ManageConnections`` on ``*/v1/DELETE/@connections/*`` of a deployed region (admin closes
+      sessions held by every region's WebSocket API, whose ids are random).
+    """
+    allowed: set[tuple[str, str, str]] = set()
+    condition = statement.get("Condition", {})
+    for resource in _resource_names(statement["Resource"]):
+        key = _KEY_BY_ALIAS.match(resource)
+        if key and condition == {
+            "StringEquals": {"kms:ViaService": f"dynamodb.{key.group(1)}.amazonaws.com"},
+            "ForAnyValue:StringEquals": {"kms:ResourceAliases": [REGIONAL_KEY_ALIAS]},
+        }:
+            allowed.update(("admin", action, resource) for action in _actions(statement) if action.startswith("kms:"))
+        api = _OTHER_REGION_CONNECTIONS.match(resource)
+        if api and api.group(1) in DEPLOYED_AWS_REGIONS and not condition:
+            allowed.update(
+                ("admin", action, resource)
+                for action in _actions(statement)
+                if action == "execute-api:ManageConnections"
+            )
+    return allowed
 
 
 def test_jwks_only_reads_the_directory_and_never_uses_the_master_key(synthesized: SynthesizedApp) -> None:
@@ -703,11 +737,44 @@ def test_admin_role_grants_exactly_what_the_admin_api_uses(synthesized: Synthesi
         *_on_slots(synthesized, "admin"),
         ("kms:UpdateAlias", MASTER_ALIAS_ARN, NO_CONDITION),
         ("events:PutEvents", bus, NO_CONDITION),
+        *_termination_everywhere(),
     }
 
     grants = _grants(_statements(synthesized, stack.admin.role))
 
     assert grants == expected
+
+
+def _termination_everywhere() -> set[tuple[str, str, str]]:
+    """Admin's own session termination: every deployed region's connections table (find, forget) and the
+    DELETE @connections route of every region's WebSocket API."""
+    account = '{"Ref": "AWS::AccountId"}'
+    grants: set[tuple[str, str, str]] = set()
+    for region in DEPLOYED_AWS_REGIONS:
+        table = f"arn:aws:dynamodb:{region}:{account}:table/{names.CONNECTIONS_TABLE.default_name}"
+        resources = {table, *(f"{table}/index/{index.name}" for index in names.CONNECTIONS_TABLE.indexes)}
+        grants.update(
+            (action, r, NO_CONDITION) for action in ("dynamodb:Query", "dynamodb:DeleteItem") for r in resources
+        )
+        key_condition = json.dumps(
+            {
+                "ForAnyValue:StringEquals": {"kms:ResourceAliases": [REGIONAL_KEY_ALIAS]},
+                "StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"},
+            },
+            sort_keys=True,
+        )
+        grants.update(
+            (action, f"arn:aws:kms:{region}:{account}:key/*", key_condition)
+            for action in ("kms:Decrypt", "kms:DescribeKey")
+        )
+        grants.add(
+            (
+                "execute-api:ManageConnections",
+                f"arn:aws:execute-api:{region}:{account}:*/v1/DELETE/@connections/*",
+                NO_CONDITION,
+            )
+        )
+    return grants
 
 
 def test_key_maintenance_role_grants_exactly_what_the_job_uses(synthesized: SynthesizedApp) -> None:
