@@ -116,12 +116,26 @@ class FakeKeyWrapper:
         return master_key
 
 
+class KeyTable(dict[tuple[str, str], SigningKey]):
+    """Signing keys by (tenant, kid), also indexed by tenant: DynamoDB answers a tenant's keys with a keyed
+    Query, so the fake must not scan every key of every tenant either (the token benchmark reads it per
+    request)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_tenant: dict[str, dict[str, SigningKey]] = {}
+
+    def __setitem__(self, key: tuple[str, str], value: SigningKey) -> None:
+        super().__setitem__(key, value)
+        self.by_tenant.setdefault(key[0], {})[key[1]] = value
+
+
 class MemoryStore:
     """Directory + lock store + outbox over dicts, one lock for atomic commits."""
 
     def __init__(self) -> None:
         self.tenants: dict[str, Tenant] = {}
-        self.keys: dict[tuple[str, str], SigningKey] = {}
+        self.keys: KeyTable = KeyTable()
         self.locks: dict[str, tuple[str | None, float, int]] = {}
         self.events: dict[str, AuditEvent] = {}
         self.published: dict[str, float] = {}
@@ -193,7 +207,7 @@ class MemoryStore:
     def tenant_with_keys(self, tenant_id: str) -> tuple[Tenant | None, list[SigningKey]]:
         self._check()
         with self._mutex:
-            return self.tenants.get(tenant_id), [k for (t, _), k in self.keys.items() if t == tenant_id]
+            return self.tenants.get(tenant_id), list(self.keys.by_tenant.get(tenant_id, {}).values())
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         self._check()

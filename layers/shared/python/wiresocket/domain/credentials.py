@@ -93,6 +93,13 @@ def hash_client_secret(secret: str, pepper: bytes) -> str:
 def _parse_client_secret_hash(stored: object) -> bytes | None:
     if not isinstance(stored, str):
         return None
+    return _parse_stored_client_secret_hash(stored)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_stored_client_secret_hash(stored: str) -> bytes | None:
+    """The digest inside a stored hash (None if malformed). Memoised by the stored string: a warm container
+    verifies the same few clients again and again, and parsing costs as much as the HMAC itself."""
     parts = stored.split("$")
     if len(parts) != 3 or parts[0] != CLIENT_SECRET_SCHEME or parts[1] != CLIENT_SECRET_VERSION:
         return None

@@ -10,6 +10,7 @@ so every instance of every function agrees on the window (and on the counter key
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,7 +115,7 @@ class Decision:
 def decide_hit(policy: RatePolicy, count: int, now: float) -> Decision:
     """The decision for an event that made the window's counter ``count`` (this event included)."""
     if count <= policy.limit:
-        return Decision(allowed=True, remaining=policy.limit - count, retry_after=0)
+        return _allowed(policy.limit - count)
     return Decision(allowed=False, remaining=0, retry_after=policy.retry_after(now))
 
 
@@ -124,5 +125,11 @@ def decide_next(policy: RatePolicy, count: int, now: float) -> Decision:
     Also the lock-out rule: after ``limit`` failures the subject is locked for the rest of the window.
     """
     if count < policy.limit:
-        return Decision(allowed=True, remaining=policy.limit - count, retry_after=0)
+        return _allowed(policy.limit - count)
     return Decision(allowed=False, remaining=0, retry_after=policy.retry_after(now))
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(remaining: int) -> Decision:
+    # Decisions are immutable values: the common "allowed" ones are shared instead of rebuilt per request.
+    return Decision(allowed=True, remaining=remaining, retry_after=0)

@@ -32,6 +32,12 @@ def parse_scope(raw: str | None) -> frozenset[str] | None:
     """
     if raw is None:
         return None
+    return _parse_scope(raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_scope(raw: str) -> frozenset[str]:
+    # Memoised (bounded): clients send the same few scope strings; a refused one raises and is not cached.
     parts = raw.split(" ")
     if len(parts) > MAX_SCOPE_TOKENS or any(_SCOPE_TOKEN.match(p) is None for p in parts):
         raise InvalidScope("scope must be space-separated scope tokens")

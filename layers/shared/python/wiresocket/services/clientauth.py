@@ -17,6 +17,7 @@ from wiresocket.domain.credentials import verify_client_secret
 from wiresocket.domain.errors import Conflict
 from wiresocket.domain.keys import SigningKey
 from wiresocket.domain.oauth import ClientCredentials, InvalidClient, RateLimited
+from wiresocket.domain.ratelimit import AUTH_FAILURE
 from wiresocket.domain.tenants import Tenant
 from wiresocket.ports import Clock, IdentityDirectory, RecordAudit
 from wiresocket.services.pepper import SecretPepper
@@ -72,7 +73,7 @@ class ClientAuthenticator:
 
     def check_lockout(self, subject: str) -> None:
         """``RateLimited`` if ``subject`` is locked out after too many failures."""
-        decision = self._limiter.is_locked(subject)
+        decision = self._limiter.check(AUTH_FAILURE, subject)  # is_locked() without its extra call layer
         if not decision.allowed:
             raise RateLimited("too many failed attempts; try again later", decision.retry_after)
 

@@ -30,6 +30,12 @@ from wiresocket.ports import Clock
 SUBJECT_HASH_HEX_CHARS = 32  # 128 bits: collisions between subjects are out of reach
 
 
+def _window(policy: RatePolicy, now: float) -> tuple[int, int]:
+    """(``policy.window_start(now)``, ``policy.expires_at(now)``) with one floor instead of three."""
+    start = policy.window_start(now)
+    return start, start + 2 * policy.window_seconds
+
+
 class CounterStore(Protocol):
     """Atomic counters with expiry. Raises ``DependencyUnavailable`` when the store cannot be reached."""
 
@@ -96,21 +102,22 @@ class RateLimiter:
         ``retry_after`` = seconds to the window's end (≥ 1). Raises ``DependencyUnavailable`` if the store is
         down (fail closed).
         """
-        policy = self.policy(policy_name)
+        policy = self._policies.get(policy_name) or self.policy(policy_name)
         now = self._clock.now()
-        start = policy.window_start(now)
-        count = self._store.increment(self.counter_key(policy, subject, start), start, policy.expires_at(now))
-        return decide_hit(policy, count, now)
+        start, expires_at = _window(policy, now)
+        key = f"{policy.name}#{self._digests(subject)}#{start}"
+        return decide_hit(policy, self._store.increment(key, start, expires_at), now)
 
     def check(self, policy_name: str, subject: str) -> Decision:
         """Would one more event of ``subject`` be allowed now? Read-only: counts nothing.
 
         For lock-out checks *before* verifying a credential (so a locked subject costs no hash).
         """
-        policy = self.policy(policy_name)
+        policy = self._policies.get(policy_name) or self.policy(policy_name)
         now = self._clock.now()
         start = policy.window_start(now)
-        return decide_next(policy, self._store.peek(self.counter_key(policy, subject, start), start), now)
+        key = f"{policy.name}#{self._digests(subject)}#{start}"
+        return decide_next(policy, self._store.peek(key, start), now)
 
     def record_failure(self, subject: str) -> Decision:
         """Record one failed authentication of ``subject`` (a client_id or username) on ``auth_failure``.

@@ -34,3 +34,15 @@ class TokenSigner:
             raise KeyUnavailable("the tenant has no active signing key")
         private = self._keys.private_key(key)
         return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+
+    def sign_payload(self, payload: bytes, tenant_keys: list[SigningKey]) -> str:
+        """``sign`` for claims already serialised as compact JSON (``wiresocket.domain.claims``): PyJWT's JWS
+        layer signs them as they are, without re-copying and re-serialising a claims dict per token."""
+        key = select_active(tenant_keys)
+        if key is None or key.sealed is None:
+            raise KeyUnavailable("the tenant has no active signing key")
+        private = self._keys.private_key(key)
+        return _JWS.encode(payload, private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+
+
+_JWS = jwt.PyJWS()

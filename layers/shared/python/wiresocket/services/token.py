@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from wiresocket.domain.apps import App
 from wiresocket.domain.audit import Actor, ActorType
-from wiresocket.domain.claims import app_claims, user_claims
+from wiresocket.domain.claims import app_claims_payload, user_claims
 from wiresocket.domain.credentials import MAX_PASSWORD_LENGTH, verify_password_or_dummy
 from wiresocket.domain.errors import Conflict, InvalidInput
 from wiresocket.domain.keys import SigningKey
@@ -110,7 +110,7 @@ class TokenService:
         return plan
 
     def _app_token(self, app: App, plan: Plan, keys: list[SigningKey], scope: str) -> str:
-        claims = app_claims(
+        payload = app_claims_payload(
             app,
             plan,
             scope,
@@ -118,7 +118,7 @@ class TokenService:
             now=self._now(),
             ttl=self._policy.access_token_ttl_seconds,
         )
-        return self._signer.sign(claims, keys)
+        return self._signer.sign_payload(payload, keys)
 
     def _user_token(self, user: User, keys: list[SigningKey], scope: str) -> str:
         claims = user_claims(
