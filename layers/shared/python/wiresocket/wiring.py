@@ -329,12 +329,14 @@ def connection_service() -> ConnectionService:
     from wiresocket.services.connections import ConnectionService
 
     s = ws_connect_settings()
+    registry = connection_registry(s.connections_table)
     return ConnectionService(
-        connection_registry(s.connections_table),
+        registry,
         clock(),
         ws_region=s.websocket_region,
         endpoint=s.ws_management_endpoint,
         max_lifetime_seconds=s.connection_max_seconds,
+        limits=registry,  # maxConnections / maxUsersPerDoc / maxDocuments at $connect (docs/websocket.md)
     )
 
 
@@ -494,11 +496,13 @@ def relay_service() -> RelayService:
 
     s = ws_message_settings()
     state = CachedStateDirectory(directory(s.directory_table, s.region), clock(), ttl_seconds=s.state_cache_seconds)
+    registry = connection_registry(s.connections_table)
     connections = ConnectionService(
-        connection_registry(s.connections_table),
+        registry,
         clock(),
         ws_region=s.websocket_region,
         endpoint=s.ws_management_endpoint,
+        limits=registry,  # refused connections get their 4004/4005/4008 on their first frame
     )
     documents = DocumentService(
         DynamoDocumentStore(dynamodb_client, s.documents_table),

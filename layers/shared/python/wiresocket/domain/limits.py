@@ -79,3 +79,49 @@ def within_limit(count: int, limit: int) -> bool:
     """True while ``count`` (this message included) does not exceed ``limit``: the limit-th op passes, the next
     is refused."""
     return count <= limit
+
+
+# --- connect-time limits (maxConnections 4004, maxDocuments 4005, maxUsersPerDoc 4008) ----------------------
+#
+# Three counters per app in the usage table of its license region (so they are global for the app, whichever
+# WebSocket region a connection came through): live counted connections, active documents (a document is
+# active while its user count is above zero), and users per document. ``$connect`` raises them atomically
+# with the registry write (conditions on the limits); removing a counted registry record lowers them in the
+# same transaction. Counters never expire: they return to zero when every connection is gone.
+
+
+def connections_counter_key(tenant_id: str, app_id: str) -> str:
+    """Live counted connections of one app (``maxConnections``)."""
+    return f"conn#{tenant_id}#{app_id}"
+
+
+def documents_counter_key(tenant_id: str, app_id: str) -> str:
+    """Active documents of one app (``maxDocuments``)."""
+    return f"docs#{tenant_id}#{app_id}"
+
+
+def document_users_key(tenant_id: str, app_id: str, document: str) -> str:
+    """Connections to one document (``maxUsersPerDoc``)."""
+    return f"users#{tenant_id}#{app_id}#{document}"
+
+
+REFUSABLE_AT_CONNECT: Final = frozenset({CloseCode.CONNECTION_LIMIT, CloseCode.DOCUMENT_LIMIT, CloseCode.USERS_PER_DOC})
+
+
+def connect_refusal(code: int, reason: str) -> Refusal:
+    """The refusal stored with a connection ``$connect`` accepted over a limit (``ValueError`` if not one)."""
+    close_code = CloseCode(code)
+    if close_code not in REFUSABLE_AT_CONNECT or not reason or len(reason.encode()) > 123:
+        raise ValueError("not a connect-time refusal")
+    return Refusal(close_code, reason)
+
+
+def zero_limit_refusal(max_connections: int, max_users_per_doc: int, max_documents: int) -> Refusal | None:
+    """A limit of 0 refuses every connection without touching a counter (4004 before 4008 before 4005)."""
+    if max_connections <= 0:
+        return connection_limit_exceeded(max_connections)
+    if max_users_per_doc <= 0:
+        return users_per_doc_exceeded(max_users_per_doc)
+    if max_documents <= 0:
+        return document_limit_exceeded(max_documents, 0)
+    return None

@@ -7,6 +7,13 @@ results to Lambda proxy responses: ``$connect`` answers 200 (echoing the token's
 selected ``Sec-WebSocket-Protocol`` when the token came that way), 403 when the authorizer context is missing
 or malformed (fail closed), 503 when the registry cannot be written (nothing is registered, the handshake
 fails). ``$disconnect`` always answers 200: API Gateway ignores its result.
+
+**Connect-time plan limits** (``maxConnections`` 4004, ``maxUsersPerDoc`` 4008, ``maxDocuments`` 4005) are
+enforced by a ``ConnectionLimits`` registry (``adapters.dynamo_connections``): counters in the license region,
+raised atomically with the registry write. API Gateway cannot send a frame during ``$connect``, so a
+connection over a limit is **accepted** (200) and registered as refused; its first frame on ``$default`` is
+answered with the error frame (``{"type":"error","code":4004,…}``) and the connection is closed
+(``services.relay``). Removing a record (``$disconnect``, a 410 prune, termination) returns its counters once.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any, Final, Protocol
 
 from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, new_record, registry_key
 from wiresocket.domain.errors import InvalidInput
+from wiresocket.domain.limits import Refusal
 from wiresocket.names import LICENSE_REGIONS
 from wiresocket.ports import Clock
 
@@ -51,8 +59,23 @@ class ConnectionRegistry(Protocol):
         ...
 
 
+class ConnectionLimits(Protocol):
+    """A registry that enforces the connect-time plan limits atomically (its ``delete`` returns the counters)."""
+
+    def admit(self, record: ConnectionRecord, limits: Mapping[str, int]) -> Refusal | None:
+        """Register ``record`` within the limits, or register it as refused and return why."""
+        ...
+
+    def refusal(self, license_region: str, key: str) -> Refusal | None:
+        """The refusal stored with a registered connection (None: admitted, or unknown)."""
+        ...
+
+
 class ConnectionService:
-    """Register and remove connections of this region's WebSocket API; find them for termination and relay."""
+    """Register and remove connections of this region's WebSocket API; find them for termination and relay.
+
+    ``limits``: the connect-time limit enforcement (``DynamoConnectionRegistry`` provides it); without it records
+    are written uncounted and no connection is refused."""
 
     def __init__(
         self,
@@ -62,15 +85,24 @@ class ConnectionService:
         ws_region: str,
         endpoint: str,
         max_lifetime_seconds: int = 2 * 3600,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self._registry = registry
         self._clock = clock
         self._ws_region = ws_region
         self._endpoint = endpoint
         self._max_lifetime = max_lifetime_seconds
+        self._limits = limits
 
     def register(self, connection_id: str, authorized: AuthorizedConnection, *, endpoint: str = "") -> ConnectionRecord:
         """Record a connection the authorizer allowed, in its license region's table."""
+        return self.admit(connection_id, authorized, endpoint=endpoint)[0]
+
+    def admit(
+        self, connection_id: str, authorized: AuthorizedConnection, *, endpoint: str = ""
+    ) -> tuple[ConnectionRecord, Refusal | None]:
+        """Record a connection, counted against the plan limits; the refusal if it is over one (it is then
+        registered as refused, so its first frame can be answered with the close code)."""
         record = new_record(
             connection_id,
             authorized,
@@ -79,8 +111,16 @@ class ConnectionService:
             connected_at=int(self._clock.now()),
             max_lifetime_seconds=self._max_lifetime,
         )
-        self._registry.put(record)
-        return record
+        if self._limits is None:
+            self._registry.put(record)
+            return record, None
+        return record, self._limits.admit(record, authorized.limits)
+
+    def refusal(self, license_region: str, ws_region: str, connection_id: str) -> Refusal | None:
+        """Why ``$connect`` refused this connection (None: admitted, unknown, or no limits enforced)."""
+        if self._limits is None:
+            return None
+        return self._limits.refusal(license_region, registry_key(ws_region, connection_id))
 
     def unregister(self, connection_id: str, license_region: str) -> None:
         """Forget a connection (idempotent)."""
@@ -137,13 +177,15 @@ def handle_connection_event(event: object, service: Callable[[], ConnectionServi
         return _response(403 if event_type == "CONNECT" else 200), "no valid authorizer context"
     if event_type == "CONNECT":
         try:
-            service().register(connection_id, authorized, endpoint=_event_endpoint(context))
+            _, refusal = service().admit(connection_id, authorized, endpoint=_event_endpoint(context))
         except InvalidInput:
             return _response(403), "invalid connection"
         except Exception as exc:
             logger.warning("registering a connection failed: %s", type(exc).__name__)
             return _response(503), "registry unavailable"
         headers = {SUBPROTOCOL_HEADER: authorized.subprotocol} if authorized.subprotocol else None
+        if refusal is not None:  # accepted so that its first frame can be answered with the close code
+            return _response(200, headers), f"refused {int(refusal.code)}"
         return _response(200, headers), "registered"
     if event_type == "DISCONNECT":
         try:

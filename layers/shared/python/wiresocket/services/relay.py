@@ -2,6 +2,9 @@
 
 For every text frame of a connection, in this order (the first refusal decides):
 
+0. **Refused at connect** — a connection ``$connect`` accepted over ``maxConnections``/``maxUsersPerDoc``/
+   ``maxDocuments`` (registered as refused: API Gateway cannot send during ``$connect``) gets its error frame
+   (4004/4008/4005 with the public docs' reason) on its first frame and is closed; the frame is not counted.
 1. **Integrity** — the connection's security state, read through a cache of at most a few seconds: tenant
    active (else 4003), the token's ``kid`` still published (else 4002), app enabled (else 4003). The error
    frame is sent, then the connection is closed with ``DeleteConnection``, even if termination missed it.
@@ -108,6 +111,10 @@ class DocumentConnections(Protocol):
         """Remove a stale record."""
         ...
 
+    def refusal(self, license_region: str, ws_region: str, connection_id: str) -> Refusal | None:
+        """Why ``$connect`` refused this connection over a plan limit (None: admitted)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Sender:
@@ -199,6 +206,10 @@ class RelayService:
 
     def handle(self, sender: Sender, body: str) -> Outcome:
         """Check, count, parse and act on one frame; see the module docstring."""
+        a = sender.authorized
+        refused = self._connections.refusal(a.license_region, sender.ws_region, sender.connection_id)
+        if refused is not None:  # over a connect-time limit (4004/4005/4008): the close code, then closed
+            return self._refuse(sender, refused)
         now = self._clock.now()
         refusal = security_refusal(self._state, sender.authorized, now) or self._rate_refusal(sender, now)
         if refusal is not None:
