@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import logging
 import re
@@ -76,6 +75,7 @@ from wiresocket.services.admin_contract import (
 from wiresocket.services.directory_entries import DirectoryEntries
 from wiresocket.services.keyvault import KeyVault, Revocation, RewrapReport, Rotation
 from wiresocket.services.locks import LockManager
+from wiresocket.services.outbox import publish_after_commit
 from wiresocket.services.tenants import TenantService
 
 logger = logging.getLogger(__name__)
@@ -221,10 +221,7 @@ class AdminService:
         )
 
     def _published(self) -> None:
-        if self._on_commit is not None:
-            # Best effort: the outbox sweep delivers anything this misses; never fail a committed change.
-            with contextlib.suppress(Exception):
-                self._on_commit()
+        publish_after_commit(self._on_commit)
 
     def _commit(self, writes: list[Write]) -> None:
         self._directory.commit(writes)

@@ -7,7 +7,6 @@ change and its audit trail exist together or not at all.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,7 @@ from wiresocket.ports import (
     Write,
 )
 from wiresocket.services.locks import LockManager
+from wiresocket.services.outbox import publish_after_commit
 from wiresocket.services.pepper import PEPPER_CONTEXT, PEPPER_KID
 from wiresocket.services.sealing import generate_signing_key
 
@@ -125,10 +125,7 @@ class KeyVault:
 
     def _commit(self, writes: Sequence[Write]) -> None:
         self._directory.commit(writes)
-        if self._on_commit is not None:
-            # Best effort: the outbox sweep delivers anything this misses; never fail a committed change.
-            with contextlib.suppress(Exception):
-                self._on_commit()
+        publish_after_commit(self._on_commit)
 
     def _new_key(self, tenant_id: str, state: KeyState) -> SigningKey:
         return generate_signing_key(tenant_id, new_kid(), state, self._now(), self._wrapper)

@@ -8,10 +8,14 @@ de-duplicate on ``detail.eventId``.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wiresocket.domain.errors import DependencyUnavailable
 from wiresocket.ports import Clock, EventBus, Outbox
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 10  # EventBridge PutEvents takes at most 10 entries
 
@@ -53,3 +57,14 @@ class OutboxPublisher:
                 report.failed += len(failed_ids)
                 break  # leave the rest for the next run rather than spin on a failing bus
         return report
+
+
+def publish_after_commit(publish: Callable[[], object] | None) -> None:
+    """Publish right after a committed change, best effort: a failure never fails the committed change (the
+    outbox sweep delivers what this misses) but is logged, so a bus that keeps failing is visible."""
+    if publish is None:
+        return
+    try:
+        publish()
+    except Exception as exc:  # the change is committed; its events wait in the outbox
+        logger.warning("audit publish after commit deferred to the outbox sweep (%s)", type(exc).__name__)

@@ -25,6 +25,7 @@ from wiresocket.names import LICENSE_REGIONS
 from wiresocket.ports import Clock, Directory, RecordAudit
 from wiresocket.services.admin_contract import TerminationScope
 from wiresocket.services.connections import ConnectionRegistry
+from wiresocket.services.outbox import publish_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -152,11 +153,7 @@ class SessionTerminationService:
             data=data,
         )
         self._directory.commit([RecordAudit(event)])
-        if self._on_commit is not None:
-            try:
-                self._on_commit()
-            except Exception:  # the outbox sweep delivers it later
-                logger.warning("audit publish after termination deferred to the sweep")
+        publish_after_commit(self._on_commit)
         return report.closed
 
 
