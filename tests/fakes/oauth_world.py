@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.memory import FakeClock, FakeKeyWrapper, MemoryStore
 from tests.fakes.ratelimit import MemoryCounterStore
+from tests.fakes.termination import RecordingTerminator
 from wiresocket.domain import credentials
 from wiresocket.domain.apps import App, AppStatus
 from wiresocket.domain.audit import SYSTEM_ACTOR
@@ -55,7 +56,6 @@ from wiresocket.services.refresh import RefreshTokens
 from wiresocket.services.sealing import UnsealedKeyCache
 from wiresocket.services.signing import TokenSigner
 from wiresocket.services.tenants import TenantService
-from wiresocket.services.termination import RecordingTerminator
 from wiresocket.services.token import TokenPolicy, TokenService
 from wiresocket.services.verification import TokenVerifier
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fakes.oauth_world import PLAN_LIMITS, OAuthWorld, build_admin, build_world, fast_keys_and_hashes
 from tests.fakes.ratelimit import MemoryCounterStore
+from tests.fakes.termination import RecordingTerminator
 from tests.integration.conftest import REGION, Aws
 from wiresocket.adapters.clock import SystemClock
 from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore
@@ -26,7 +27,6 @@ from wiresocket.domain.users import UserRole
 from wiresocket.ports import PutPlan
 from wiresocket.services.admin import AdminService
 from wiresocket.services.pepper import SecretPepper
-from wiresocket.services.termination import RecordingTerminator
 
 PASSWORD = "a long enough passphrase 7"
 UNKNOWN_KEY = "00000000-0000-4000-8000-000000000000"

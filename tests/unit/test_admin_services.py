@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.memory import FakeClock, FakeKeyWrapper, FakeMasterKeyManager, MemoryStore
 from tests.fakes.oauth_world import PASSWORD, PLAN_LIMITS, OAuthWorld, build_admin, fast_keys_and_hashes, memory_world
+from tests.fakes.termination import RecordingTerminator
 from wiresocket.domain.apps import AppStatus
 from wiresocket.domain.audit import Actor, ActorType
 from wiresocket.domain.credentials import verify_client_secret, verify_password
@@ -28,7 +29,6 @@ from wiresocket.services.key_maintenance import KeyMaintenance
 from wiresocket.services.keyvault import KeyPolicy, KeyVault, tenant_keys_lock
 from wiresocket.services.locks import LockManager
 from wiresocket.services.pepper import SecretPepper
-from wiresocket.services.termination import RecordingTerminator
 
 UNKNOWN_TENANT = "11111111-2222-4333-8444-555555555555"
 NEW_PASSWORD = "another long passphrase 42"

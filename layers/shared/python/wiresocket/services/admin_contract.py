@@ -60,8 +60,8 @@ class TerminationScope:
 
 
 class SessionTerminator(Protocol):
-    """Ends live data-plane sessions (SPEC §8). The WebSocket issue provides the real one; until then a
-    recording implementation keeps the requests. Returns how many sessions were closed."""
+    """Ends live data-plane sessions (SPEC §8): ``services.sessions.SessionTerminationService`` in production.
+    Returns how many sessions were closed."""
 
     def terminate(self, scope: TerminationScope, reason: str, actor: Actor) -> int:
         """Close every live connection in ``scope`` in every region."""

@@ -1,10 +1,6 @@
-"""Session termination (SPEC §8) until the data plane provides the real thing.
+"""A recording ``SessionTerminator`` for tests: keeps every request, closes nothing.
 
-The admin service calls a ``SessionTerminator`` after it has committed a change that must end live sessions
-(suspend a tenant, revoke its keys, disable an app or a user, delete an app). The WebSocket issue provides the
-terminator that closes connections through the ``@connections`` API in every region; until then
-``RecordingTerminator`` records each request (and logs it), and closes nothing. Connections are still refused
-once they re-check the security state, which the committed change has already moved on.
+Production uses ``services.sessions.SessionTerminationService`` (wired in ``wiring.session_terminator``).
 """
 
 from __future__ import annotations
