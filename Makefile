@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # otherwise recompile botocore, moto and rich from source. __pycache__ is git-ignored.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install dev test lint format typecheck unit integration infrastructure e2e bench synth layer clean browser
+.PHONY: install dev test lint format typecheck unit integration infrastructure e2e bench synth layer clean browser demo-js
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -24,7 +24,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 install: $(VENV)/.synced ## create .venv exactly from uv.lock
 
-dev: install ## run the local stack (moto + local API Gateway) on 127.0.0.1:8080
+dev: install demo-js ## run the local stack (moto + local API Gateway) on 127.0.0.1:8080, demo on :5173/demo
 	$(BIN)/wiresocket local
 
 lint: install ## ruff (lint + format check) and mypy --strict
@@ -42,15 +42,26 @@ integration: install
 	$(BIN)/pytest tests/integration
 infrastructure: install
 	$(BIN)/pytest tests/infrastructure
-e2e: install browser
+e2e: install browser demo-js
 	$(BIN)/pytest tests/e2e
 
-test: lint browser ## lint, types, then unit, integration (moto), infrastructure (CDK) and e2e (local stack) suites
+test: lint browser demo-js ## lint, types, then unit, integration (moto), infrastructure (CDK) and e2e (local stack) suites
 	$(BIN)/pytest tests/unit tests/integration tests/infrastructure tests/e2e
 
 browser: ## Debian's chromium-headless-shell for the browser e2e tests (apt, as root; no upgrades)
 	@command -v chromium-headless-shell >/dev/null || { \
 		apt-get update && apt-get install -y --no-install-recommends chromium-headless-shell; }
+
+# The browser client (clients/js) and the demo page's bundle, served by `wiresocket local` at /demo. Rebuilt when a
+# source is newer than the bundle; `npm ci` (from package-lock.json) only when node_modules is missing or stale.
+CLIENT_JS := clients/js
+DEMO_BUNDLE := $(CLIENT_JS)/dist/demo.js
+$(DEMO_BUNDLE): $(CLIENT_JS)/package.json $(CLIENT_JS)/package-lock.json $(CLIENT_JS)/build.mjs \
+		$(wildcard $(CLIENT_JS)/src/*.js $(CLIENT_JS)/demo/*)
+	cd $(CLIENT_JS) && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; }
+	cd $(CLIENT_JS) && npm run build
+
+demo-js: $(DEMO_BUNDLE) ## build the browser client and the demo page bundle (npm ci + esbuild)
 
 bench: install ## benchmarks: one JSON line per result on stdout
 	$(BIN)/python -m tests.bench

@@ -14,6 +14,14 @@
    again.
 3. Copy the ``wiresocket`` package from ``layers/shared/python`` (without ``local/``, the developer-only
    stack runner, and without bytecode caches).
+4. Compile the whole layer to bytecode *with the runtime's interpreter* (``uv run --no-project --python
+   3.13 -- python -m compileall --invalidation-mode unchecked-hash``; uv finds or fetches a 3.13). ``.pyc``
+   files are specific to the minor version (magic number, ``cpython-313`` tag), so this project's 3.11 could
+   not produce them; and ``/opt`` is read-only in Lambda, so a layer without them compiles every module from
+   source at *every* cold start (the ``cold_start`` benchmark's ``no_bytecode`` figures). ``unchecked-hash``:
+   the layer is immutable and zip archives do not keep modification times exactly, so the ``.pyc`` must be
+   used without comparing it to its source. A file that does not compile (a stray test of some wheel) only
+   gets a warning: it is compiled at import, as before. ``--no-bytecode`` skips the step.
 
 The CDK app picks ``build/layer`` up automatically (``cdk/app.py``).
 """
@@ -80,7 +88,28 @@ def install_command(uv: str, requirements: Path, target: Path, arch: str) -> lis
     ]
 
 
-def build(out: Path, arch: str) -> Path:
+def compile_command(uv: str, site: Path) -> list[str]:
+    """The command compiling every module of ``site`` to bytecode with the runtime's Python version."""
+    return [
+        uv,
+        "run",
+        "--no-project",
+        "--python",
+        PYTHON_VERSION,
+        "--",
+        "python",
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        str(site),
+    ]
+
+
+def build(out: Path, arch: str, *, bytecode: bool = True) -> Path:
     """Build the layer into ``out`` (replacing it) and return ``out``."""
     uv = find_uv()
     site = out / "python"
@@ -97,6 +126,10 @@ def build(out: Path, arch: str) -> Path:
         subprocess.run(install_command(uv, requirements, site, arch), cwd=REPO_ROOT, check=True)  # noqa: S603
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts of the wheels: useless in a layer
     shutil.copytree(PACKAGE_SOURCE, site / "wiresocket", ignore=shutil.ignore_patterns(*EXCLUDED_FROM_PACKAGE))
+    if bytecode:
+        compiled = subprocess.run(compile_command(uv, site), cwd=REPO_ROOT, check=False)  # noqa: S603
+        if compiled.returncode != 0:
+            print("warning: some files did not compile; they are compiled at import", file=sys.stderr)
     return out
 
 
@@ -105,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default=DEFAULT_ARCH)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--no-bytecode", action="store_true", help=f"do not compile with python{PYTHON_VERSION}")
     args = parser.parse_args(argv)
-    out = build(args.out.resolve(), args.arch)
+    out = build(args.out.resolve(), args.arch, bytecode=not args.no_bytecode)
     print(f"layer built in {out} for python{PYTHON_VERSION} {args.arch}")
     return 0
 

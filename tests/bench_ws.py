@@ -12,7 +12,16 @@ Every result carries a baseline measured in the same run (SPEC §10):
   once with a real request against a moto server with the stack's resources and seed data, against a fresh
   process that only does ``import boto3; boto3.client("dynamodb")``. Timed inside the child from its first
   statement (interpreter start-up, the same for both, is left out; the wall time is reported too). Medians
-  of ``BENCH_COLD_RUNS`` (≥ 5) runs each, interleaved. Target ratio ≤ 1.3.
+  of ``BENCH_COLD_RUNS`` (≥ 5) runs each, interleaved. Target ratio ≤ 1.3. Bytecode is controlled so both
+  sides run under the same conditions whatever the state of the tree's ``__pycache__`` directories (other
+  edits leave them stale): every child gets its own ``PYTHONPYCACHEPREFIX``. The headline figures are *with
+  bytecode* (as Lambda runs: a warm-up run of each child writes every module's ``.pyc`` into the prefix, the
+  measured runs only read it); ``no_bytecode`` repeats the measurement with an empty prefix and nothing
+  written, so every module — standard library, boto3 and ours alike — is compiled from source. The children
+  run with ``AWS_LAMBDA_FUNCTION_NAME`` set, as in Lambda (the handlers pause the garbage collector through
+  their cold start there: ``edge/coldstart.py``); ``without_gc_pause`` repeats the compiled measurement without
+  it, for comparison. ``cpu_ms``/``cpu_ratio``: the child's CPU time (less sensitive to a busy machine than
+  the wall-clock headline, which also includes the round trips to moto).
 - ``terminate``: N (default 2,000) websocket clients connected to the local API Gateway emulator
   (``LocalWebSocketGateway``, with stand-in functions that allow everything and register each connection in
   an in-memory registry); ``SessionTerminationService.terminate`` with the real ``ManagementApiCloser``
@@ -173,7 +182,7 @@ def authorize() -> dict[str, Any]:
 
 # --- cold_start -----------------------------------------------------------------------------------------------
 
-_CHILD_PRELUDE = "import time as _t\n_t0 = _t.perf_counter()\n"
+_CHILD_PRELUDE = "import time as _t\n_t0, _c0 = _t.perf_counter(), _t.process_time()\n"
 _CHILD_HANDLER = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("wiresocket_fn_" + sys.argv[1], sys.argv[2])
@@ -198,17 +207,19 @@ try:
     outcome = result.get("statusCode") or result.get("policyDocument", {}).get("Statement", [{}])[0].get("Effect")
 except Exception as exc:
     result, outcome = None, "raised " + type(exc).__name__
-_t2 = _t.perf_counter()
+_t2, _c2 = _t.perf_counter(), _t.process_time()
 body = result.get("body") if isinstance(result, dict) else None
-sys.stderr.write("BENCH_RESULT " + json.dumps({"import": _t1 - _t0, "total": _t2 - _t0, "outcome": outcome,
-                                                "body": body if isinstance(body, str) else None}) + "\\n")
+sys.stderr.write("BENCH_RESULT " + json.dumps({"import": _t1 - _t0, "total": _t2 - _t0, "cpu": _c2 - _c0,
+                                                "outcome": outcome, "body": body if isinstance(body, str) else None})
+                 + "\\n")
 """
 _CHILD_BASELINE = """
 import json, sys
 import boto3
 boto3.client("dynamodb")
-_t2 = _t.perf_counter()
-sys.stderr.write("BENCH_RESULT " + json.dumps({"import": _t2 - _t0, "total": _t2 - _t0, "outcome": "ok"}) + "\\n")
+_t2, _c2 = _t.perf_counter(), _t.process_time()
+sys.stderr.write("BENCH_RESULT " + json.dumps({"import": _t2 - _t0, "total": _t2 - _t0, "cpu": _c2 - _c0,
+                                                "outcome": "ok"}) + "\\n")
 """
 
 _SETUP_CHILD = """
@@ -261,19 +272,23 @@ def _run_child(code: str, args: list[str], env: dict[str, str], marker: str = "B
     return result
 
 
-def _child_env(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment without any AWS/WireSocket/powertools settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WIRESOCKET_", "POWERTOOLS_"))}
+def _child_env(extra: dict[str, str], pycache: str | None = None) -> dict[str, str]:
+    """This process's environment without any AWS/WireSocket/powertools/bytecode settings, plus ``extra``;
+    ``pycache``: the child's ``PYTHONPYCACHEPREFIX`` (reads ``.pyc`` only there, never writes)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "WIRESOCKET_", "POWERTOOLS_", "PYTHONPYCACHEPREFIX"))
+    }
     env.update(extra)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if pycache is not None:
+        env["PYTHONPYCACHEPREFIX"] = pycache
     env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here, as in the local stack
     return env
 
 
-def cold_start() -> Iterator[dict[str, Any]]:
-    """The ``cold_start`` (authorizer) and ``cold_start_token`` results."""
-    from tests.fakes.oauth_world import rest_event
-    from wiresocket.local.moto_server import MotoServer, aws_environment
+def _authorizer_event(access_token: str, region: str) -> dict[str, Any]:
     from wiresocket.local.ws_events import (
         ConnectionIdentity,
         HandshakeRequest,
@@ -281,12 +296,67 @@ def cold_start() -> Iterator[dict[str, Any]]:
         build_authorizer_event,
     )
 
+    stage = WebSocketStage("wiresockws", "local", region, "000000000000", "127.0.0.1:8081", 8081)
+    handshake = HandshakeRequest(
+        raw_path="/",
+        raw_query="doc=demo",
+        headers=[
+            ("Host", "127.0.0.1:8081"),
+            ("Origin", ALLOWED_ORIGIN),
+            ("Sec-WebSocket-Protocol", f"access_token, {access_token}"),
+        ],
+        source_ip="127.0.0.1",
+    )
+    now = time.time()
+    identity = ConnectionIdentity("bench0connid=", int(now * 1000), "127.0.0.1", None)
+    return build_authorizer_event(handshake, stage, identity, request_id="bench", now=now)
+
+
+def _cold_runs(
+    env: dict[str, str], tmp: Path, token_event_file: Path, region: str, runs: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``runs`` interleaved rounds: baseline, token handler, authorizer (with the token just issued)."""
+    token_handler = str(REPO_ROOT / "functions" / "token" / "handler.py")
+    ws_handler = str(REPO_ROOT / "functions" / "ws_connect" / "handler.py")
+    authorizer_event_file = tmp / "authorizer_event.json"
+    baseline: list[dict[str, Any]] = []
+    token_runs: list[dict[str, Any]] = []
+    authorizer_runs: list[dict[str, Any]] = []
+    for _ in range(runs):
+        baseline.append(_run_child(_CHILD_PRELUDE + _CHILD_BASELINE, [], env))
+        run = _run_child(_CHILD_PRELUDE + _CHILD_HANDLER, ["token", token_handler, str(token_event_file)], env)
+        if run["outcome"] != 200 or not run.get("body"):
+            raise RuntimeError(f"the token handler answered {run['outcome']}")
+        access_token = str(json.loads(run.pop("body"))["access_token"])
+        token_runs.append(run)
+        authorizer_event_file.write_text(json.dumps(_authorizer_event(access_token, region)))
+        run = _run_child(_CHILD_PRELUDE + _CHILD_HANDLER, ["ws_connect", ws_handler, str(authorizer_event_file)], env)
+        run.pop("body", None)
+        if run["outcome"] != "Allow":
+            raise RuntimeError(f"the authorizer answered {run['outcome']}")
+        authorizer_runs.append(run)
+    return baseline, token_runs, authorizer_runs
+
+
+def _median(runs: list[dict[str, Any]], key: str = "total") -> float:
+    return statistics.median(float(r[key]) for r in runs)
+
+
+def _ms(runs: list[dict[str, Any]], key: str = "total") -> float:
+    return round(_median(runs, key) * 1000, 1)
+
+
+def cold_start() -> Iterator[dict[str, Any]]:
+    """The ``cold_start`` (authorizer) and ``cold_start_token`` results."""
+    from tests.fakes.oauth_world import rest_event
+    from wiresocket.local.moto_server import MotoServer, aws_environment
+
     region, issuer_base = "eu-west-1", "http://127.0.0.1:8080"
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-    with MotoServer(0, configure_environment=False) as moto, tempfile.TemporaryDirectory() as tmp:
+    with MotoServer(0, configure_environment=False) as moto, tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         aws = aws_environment(region, moto.endpoint_url)
         setup = _run_child(_SETUP_CHILD, [moto.endpoint_url, region, issuer_base], _child_env(aws), "BENCH_SETUP")
-        env = _child_env({**aws, **setup["settings"]})
         demo = setup["demo"]
         token_event = rest_event(
             "/connect/token",
@@ -297,54 +367,30 @@ def cold_start() -> Iterator[dict[str, Any]]:
                 "scope": "WireSocket.API",
             },
         )
-        token_event_file = Path(tmp) / "token_event.json"
+        token_event_file = tmp / "token_event.json"
         token_event_file.write_text(json.dumps(token_event))
-        token_handler = str(REPO_ROOT / "functions" / "token" / "handler.py")
-        ws_handler = str(REPO_ROOT / "functions" / "ws_connect" / "handler.py")
-        authorizer_event_file = Path(tmp) / "authorizer_event.json"
+        # The variable Lambda sets in every function: the handlers behave as in Lambda (edge/coldstart.py pauses
+        # the garbage collector through a cold start only there). The baseline ignores it.
+        settings = {**aws, **setup["settings"], "AWS_LAMBDA_FUNCTION_NAME": "bench"}
 
-        baseline: list[dict[str, Any]] = []
-        token_runs: list[dict[str, Any]] = []
-        authorizer_runs: list[dict[str, Any]] = []
-        stage = WebSocketStage("wiresockws", "local", region, "000000000000", "127.0.0.1:8081", 8081)
-        for _ in range(COLD_RUNS):
-            # Interleaved: baseline, token, authorizer (with the token the token handler just issued).
-            baseline.append(_run_child(_CHILD_PRELUDE + _CHILD_BASELINE, [], env))
-            run = _run_child(_CHILD_PRELUDE + _CHILD_HANDLER, ["token", token_handler, str(token_event_file)], env)
-            if run["outcome"] != 200 or not run.get("body"):
-                raise RuntimeError(f"the token handler answered {run['outcome']}")
-            access_token = str(json.loads(run.pop("body"))["access_token"])
-            token_runs.append(run)
-            handshake = HandshakeRequest(
-                raw_path="/",
-                raw_query="doc=demo",
-                headers=[
-                    ("Host", "127.0.0.1:8081"),
-                    ("Origin", ALLOWED_ORIGIN),
-                    ("Sec-WebSocket-Protocol", f"access_token, {access_token}"),
-                ],
-                source_ip="127.0.0.1",
-            )
-            now = time.time()
-            identity = ConnectionIdentity("bench0connid=", int(now * 1000), "127.0.0.1", None)
-            authorizer_event_file.write_text(
-                json.dumps(build_authorizer_event(handshake, stage, identity, request_id="bench", now=now))
-            )
-            run = _run_child(
-                _CHILD_PRELUDE + _CHILD_HANDLER, ["ws_connect", ws_handler, str(authorizer_event_file)], env
-            )
-            run.pop("body", None)
-            if run["outcome"] != "Allow":
-                raise RuntimeError(f"the authorizer answered {run['outcome']}")
-            authorizer_runs.append(run)
+        # With bytecode: one warm-up round writes every module's .pyc into the prefix; then only reads.
+        compiled = _child_env(settings, str(tmp / "pyc"))
+        warm_up = {**compiled}
+        warm_up.pop("PYTHONDONTWRITEBYTECODE")
+        _cold_runs(warm_up, tmp, token_event_file, region, 1)
+        measured = _cold_runs(compiled, tmp, token_event_file, region, COLD_RUNS)
+        # Informative: the same, outside Lambda's environment (so without edge/coldstart.py's collector pause).
+        plain = {k: v for k, v in compiled.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
+        unpaused = _cold_runs(plain, tmp, token_event_file, region, COLD_RUNS)
+        # Without bytecode: an empty prefix, nothing written: every module is compiled from source each time.
+        (tmp / "empty").mkdir()
+        source = _cold_runs(_child_env(settings, str(tmp / "empty")), tmp, token_event_file, region, COLD_RUNS)
 
-    base = statistics.median(r["total"] for r in baseline)
-    base_wall = statistics.median(r["wall"] for r in baseline)
-    for name, function, runs in (
-        ("cold_start", "ws_connect", authorizer_runs),
-        ("cold_start_token", "token", token_runs),
-    ):
-        value = statistics.median(r["total"] for r in runs)
+    for index, (name, function) in enumerate((("cold_start", "ws_connect"), ("cold_start_token", "token"))):
+        baseline, runs = measured[0], measured[1 + (1 - index)]
+        source_baseline, source_runs = source[0], source[1 + (1 - index)]
+        unpaused_baseline, unpaused_runs = unpaused[0], unpaused[1 + (1 - index)]
+        value, base = statistics.median(r["total"] for r in runs), statistics.median(r["total"] for r in baseline)
         yield {
             "name": name,
             "unit": "ms",
@@ -354,10 +400,27 @@ def cold_start() -> Iterator[dict[str, Any]]:
             "target": 1.3,
             "runs": COLD_RUNS,
             "function": function,
-            "import_ms": round(statistics.median(r["import"] for r in runs) * 1000, 1),
+            "bytecode": "compiled (warm-up run writes .pyc into a private PYTHONPYCACHEPREFIX)",
+            "import_ms": _ms(runs, "import"),
             "first_invoke_ms": round(statistics.median(r["total"] - r["import"] for r in runs) * 1000, 1),
-            "wall_ms": round(statistics.median(r["wall"] for r in runs) * 1000, 1),
-            "baseline_wall_ms": round(base_wall * 1000, 1),
+            "cpu_ms": _ms(runs, "cpu"),
+            "baseline_cpu_ms": _ms(baseline, "cpu"),
+            "cpu_ratio": round(_median(runs, "cpu") / _median(baseline, "cpu"), 4),
+            "wall_ms": _ms(runs, "wall"),
+            "baseline_wall_ms": _ms(baseline, "wall"),
+            "without_gc_pause": {
+                "value": _ms(unpaused_runs),
+                "baseline": _ms(unpaused_baseline),
+                "ratio": round(_median(unpaused_runs) / _median(unpaused_baseline), 4),
+                "cpu_ratio": round(_median(unpaused_runs, "cpu") / _median(unpaused_baseline, "cpu"), 4),
+            },
+            "no_bytecode": {
+                "value": _ms(source_runs),
+                "baseline": _ms(source_baseline),
+                "ratio": round(_median(source_runs) / _median(source_baseline), 4),
+                "cpu_ratio": round(_median(source_runs, "cpu") / _median(source_baseline, "cpu"), 4),
+                "import_ms": _ms(source_runs, "import"),
+            },
             "note": "fresh process: load handler by path + first invocation vs import boto3; boto3.client('dynamodb')",
         }
 

@@ -43,10 +43,18 @@ OTHER_REGION_API_REASON: Final = (
     "this account and in the deployed regions; the connection id is the only other varying part."
 )
 OWN_API_CONNECTIONS_REASON: Final = (
-    "execute-api:ManageConnections is granted on this stack's own WebSocket API and stage only, for the one "
-    "@connections method the function calls; the trailing wildcard is the connection id, which exists only "
+    "execute-api:ManageConnections is granted on this stack's own WebSocket API and stage only, one statement "
+    "per @connections method the function calls; the trailing wildcard is the connection id, which exists only "
     "at run time, so it cannot be named in the policy."
 )
+
+CONNECTIONS_RELEASE_ACTIONS: Final = ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem")
+"""Finding and forgetting entries of a connections table: ``by_document``/``by_app``/``by_tenant`` (Query),
+``refusal`` and ``release`` (GetItem: the record says which counters it raised), the record's ``Delete`` in
+``release``'s transaction (DeleteItem; a transaction is authorised per item action)."""
+USAGE_RELEASE_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+"""``DynamoConnectionRegistry.release`` on the usage table of the record's license region: reads the document's
+user count (GetItem), lowers the counters in the same transaction as the record's delete (UpdateItem)."""
 
 READ_KEY_ACTIONS: Final = ("kms:Decrypt", "kms:DescribeKey")
 WRITE_KEY_ACTIONS: Final = (

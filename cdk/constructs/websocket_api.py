@@ -121,6 +121,12 @@ class DataPlaneApi(Construct):
         return self.api.api_id
 
     @property
+    def public_url(self) -> str:
+        """``wss://{api id}.execute-api.{region}.{suffix}/{stage}``: the stage URL clients connect to (what a 4009
+        ``REDIRECT:`` from another region points at)."""
+        return f"{self.api.api_endpoint}/{STAGE_NAME}"
+
+    @property
     def callback_url(self) -> str:
         """``https://{api id}.execute-api.{region}.{suffix}/{stage}``: the ``@connections`` endpoint."""
         stack = Stack.of(self)

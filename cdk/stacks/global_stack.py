@@ -38,9 +38,12 @@ from cdk.constructs.keys import MASTER_KEY_ALIAS, PlatformKeys
 from cdk.constructs.layer import SharedLayer
 from cdk.constructs.outbox import OutboxPublisher
 from cdk.constructs.regional_access import (
+    CONNECTIONS_RELEASE_ACTIONS,
     OTHER_REGION_API_REASON,
     READ_KEY_ACTIONS,
     REGIONAL_KEY_ALIAS,
+    USAGE_RELEASE_ACTIONS,
+    WRITE_KEY_ACTIONS,
     acknowledge_key_wildcards,
     connections_arn,
     grant_named_tables,
@@ -58,6 +61,7 @@ from wiresocket.names import (
     DIRECTORY_TABLE,
     IDEMPOTENCY_TABLE,
     RATE_LIMIT_TABLE,
+    USAGE_TABLE,
     aws_region_of,
 )
 
@@ -243,15 +247,26 @@ class GlobalStack(Stack):
 
     def _grant_termination(self, service_function: ServiceFunction) -> None:
         """The admin API ends live sessions itself, in every deployed region (docs/websocket.md): it queries and
-        forgets entries of each region's connections table and closes connections through each region's
-        WebSocket API (``DELETE @connections``; API ids are random, so by stage name: see regional_access)."""
+        forgets entries of each region's connections table (``release`` reads the record, deletes it and gives back
+        its usage counters in that region's usage table, in one transaction) and closes connections through each
+        region's WebSocket API (``DELETE @connections``; API ids are random, so by stage name: see
+        regional_access)."""
+        every_region = dict.fromkeys(self.deployed_regions, REGIONAL_KEY_ALIAS)
         grant_named_tables(
             self,
             service_function.role,
             spec=CONNECTIONS_TABLE,
-            key_alias_by_region=dict.fromkeys(self.deployed_regions, REGIONAL_KEY_ALIAS),
-            table_actions=("dynamodb:Query", "dynamodb:DeleteItem"),
+            key_alias_by_region=every_region,
+            table_actions=CONNECTIONS_RELEASE_ACTIONS,
             key_actions=READ_KEY_ACTIONS,
+        )
+        grant_named_tables(
+            self,
+            service_function.role,
+            spec=USAGE_TABLE,
+            key_alias_by_region=every_region,
+            table_actions=USAGE_RELEASE_ACTIONS,
+            key_actions=WRITE_KEY_ACTIONS,
         )
         aws_iam.Grant.add_to_principal(
             grantee=service_function.role,

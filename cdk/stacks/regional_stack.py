@@ -9,14 +9,17 @@ Each function gets only what it uses (resources of other regions by name: ``cdk/
 
 - ``ws_connect`` reads the directory replica of this region (tenant state and keys; never KMS directly: the
   tenant's *public* keys are all it verifies with) and reads/writes the connections table of every deployed
-  license region (``$connect`` writes into the table of the app's license region, which may be another one);
-- ``terminator`` queries and deletes entries of the connections table of every deployed region, closes
+  license region (``$connect`` writes into the table of the app's license region, which may be another one),
+  and posts to this API's connections (``POST``: ``$disconnect`` announces the leaving user's awareness removal);
+- ``terminator`` queries, reads and deletes entries of the connections table of every deployed region (and gives
+  back the usage counters an entry raised, in that region's usage table), closes
   connections only through this region's API (``execute-api:ManageConnections`` on ``DELETE @connections``),
   and records its ``SessionsTerminated`` audit event in the directory *in the primary region* (the directory is
   written only there, SPEC §1): ``WIRESOCKET_REGION`` is the primary region, ``WIRESOCKET_DATA_REGION`` this one;
 - ``ws_message`` (``$default``, document sync) reads this region's directory replica, finds and forgets entries
-  of every deployed region's connection registry, reads/writes the document and usage tables of every deployed
-  region (an app's data lives in its license region), and posts to this API's connections (``POST``).
+  of every deployed region's connection registry (and records presence on them: ``UpdateItem``), reads/writes
+  the document and usage tables of every deployed region (an app's data lives in its license region), and posts
+  to and closes this API's connections (``POST``, ``DELETE``: a refusal that ends the connection).
 """
 
 from __future__ import annotations
@@ -40,13 +43,16 @@ from aws_cdk import (
 from constructs import Construct
 
 from cdk.constructs.alarms import Alarms
+from cdk.constructs.dataplane_http_api import DataPlaneHttpApi
 from cdk.constructs.function import ARCHITECTURE, RUNTIME, ServiceFunction
 from cdk.constructs.keys import DIRECTORY_KEY_ALIAS, MasterKeyReplicas
 from cdk.constructs.layer import SharedLayer
 from cdk.constructs.regional_access import (
+    CONNECTIONS_RELEASE_ACTIONS,
     OWN_API_CONNECTIONS_REASON,
     READ_KEY_ACTIONS,
     REGIONAL_KEY_ALIAS,
+    USAGE_RELEASE_ACTIONS,
     WRITE_KEY_ACTIONS,
     acknowledge_key_wildcards,
     connections_arn,
@@ -60,14 +66,21 @@ from cdk.constructs.websocket_api import STAGE_NAME, DataPlaneApi
 from cdk.context import DeploymentContext
 from wiresocket import names
 from wiresocket.config import FUNCTION_SETTINGS
-from wiresocket.names import ALL_REGIONAL_TABLES, CONNECTIONS_TABLE, DIRECTORY_TABLE, aws_region_of
+from wiresocket.names import ALL_REGIONAL_TABLES, CONNECTIONS_TABLE, DIRECTORY_TABLE, USAGE_TABLE, aws_region_of
 
 UNCONFIGURED_ISSUER: Final = "https://issuer-base-not-configured.invalid"
 """The issuer ``ws_connect`` pins tokens to when the ``issuerBase`` context is missing: no token verifies
 (fail closed) until the control plane's URL is given; synth warns (docs/deploy.md)."""
 
-CONNECTIONS_WRITE_ACTIONS: Final = ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem")
-CONNECTIONS_TERMINATE_ACTIONS: Final = ("dynamodb:Query", "dynamodb:DeleteItem")
+CONNECTIONS_WRITE_ACTIONS: Final = ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+"""ws_connect on the registries: $disconnect reads the record (GetItem) to return the counters it raised."""
+WS_CONNECT_USAGE_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+"""ws_connect on the usage tables: limit counters and document region pins (read, then conditional updates)."""
+WS_MESSAGE_CONNECTIONS_ACTIONS: Final = (*CONNECTIONS_RELEASE_ACTIONS, "dynamodb:UpdateItem")
+"""ws_message on the registries: find, forget, the per-frame refusal read, and presence (conditional UpdateItem of
+a connection's awareness client id and clock: docs/websocket.md "Presence")."""
+WS_HTTP_USAGE_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem")
+"""ws_http on the usage tables: pins (GetItem), counters (BatchGetItem), its rate-limit counters (UpdateItem)."""
 
 
 def table_key_alias(region: str, primary_region: str) -> str:
@@ -166,6 +179,9 @@ class RegionalStack(Stack):
         for service_function in (self.ws_connect, self.ws_message):
             if names.ENV_WS_MANAGEMENT_ENDPOINT in service_function.environment:
                 service_function.set_variable(names.ENV_WS_MANAGEMENT_ENDPOINT, self.api.callback_url)
+            if names.ENV_WS_PUBLIC_URL in service_function.environment:  # the region pin's redirect target
+                service_function.set_variable(names.ENV_WS_PUBLIC_URL, self.api.public_url)
+        self.ws_http = self._add_ws_http(props, values)
         self.terminator = ServiceFunction(
             self,
             "Terminator",
@@ -178,7 +194,7 @@ class RegionalStack(Stack):
         )
         self.termination = RegionalTerminationBus(self, "Termination", terminator=self.terminator.function)
         self.functions: dict[str, ServiceFunction] = {
-            f.name: f for f in (self.ws_connect, self.ws_message, self.terminator)
+            f.name: f for f in (self.ws_connect, self.ws_message, self.terminator, self.ws_http)
         }
 
         every_region_regional_key = dict.fromkeys(deployed, REGIONAL_KEY_ALIAS)
@@ -199,26 +215,21 @@ class RegionalStack(Stack):
             table_actions=CONNECTIONS_WRITE_ACTIONS,
             key_actions=WRITE_KEY_ACTIONS,
         )
-        # terminator: every deployed region's connections (find and forget), the primary directory (its record).
+        # ws_connect: every deployed region's usage table (connect-time limit counters and document region pins live
+        # in the app's license region).
         grant_named_tables(
             self,
-            self.terminator.role,
-            spec=CONNECTIONS_TABLE,
+            self.ws_connect.role,
+            spec=USAGE_TABLE,
             key_alias_by_region=every_region_regional_key,
-            table_actions=CONNECTIONS_TERMINATE_ACTIONS,
-            key_actions=READ_KEY_ACTIONS,
-        )
-        grant_named_tables(
-            self,
-            self.terminator.role,
-            spec=DIRECTORY_TABLE,
-            key_alias_by_region={primary: DIRECTORY_KEY_ALIAS},
-            table_actions=READ_ACTIONS + WRITE_ACTIONS,
+            table_actions=WS_CONNECT_USAGE_ACTIONS,
             key_actions=WRITE_KEY_ACTIONS,
         )
-        self._grant_own_connections(self.terminator, "DELETE")
-        # ws_message: this region's directory replica (read), every deployed region's registry (find, forget) and
-        # document/usage tables (read/write: an app's data lives in its license region), posts to this API.
+        self._grant_terminator(primary, every_region_regional_key)
+        # ws_message: this region's directory replica (read), every deployed region's registry (find, forget, and
+        # the refusal ``$connect`` stored: GetItem on every frame) and document/usage tables (read/write: an app's
+        # data lives in its license region; the region pin is a usage item), posts to this API's connections and
+        # closes them (a refusal that closes: DELETE).
         grant_named_tables(
             self,
             self.ws_message.role,
@@ -232,8 +243,8 @@ class RegionalStack(Stack):
             self.ws_message.role,
             spec=CONNECTIONS_TABLE,
             key_alias_by_region=every_region_regional_key,
-            table_actions=CONNECTIONS_TERMINATE_ACTIONS,
-            key_actions=READ_KEY_ACTIONS,
+            table_actions=WS_MESSAGE_CONNECTIONS_ACTIONS,
+            key_actions=WRITE_KEY_ACTIONS,
         )
         for spec in ALL_REGIONAL_TABLES:
             if spec is not CONNECTIONS_TABLE:
@@ -246,6 +257,10 @@ class RegionalStack(Stack):
                     key_actions=WRITE_KEY_ACTIONS,
                 )
         self._grant_own_connections(self.ws_message, "POST")
+        self._grant_own_connections(self.ws_message, "DELETE")
+        # ws_connect: $disconnect posts the removal of the connection's awareness state to the document's others.
+        self._grant_own_connections(self.ws_connect, "POST")
+        self._grant_ws_http(region, primary, every_region_regional_key)
         for service_function in self.functions.values():
             policy = service_function.role.node.try_find_child("DefaultPolicy")
             if policy is not None:
@@ -257,6 +272,81 @@ class RegionalStack(Stack):
             self.alarms.add_throttles(name, service_function.function)
 
         CfnOutput(self, "WebSocketUrl", value=f"{self.api.api.api_endpoint}/{STAGE_NAME}")
+
+    def _add_ws_http(self, props: RegionalStackProps, values: dict[str, str]) -> ServiceFunction:
+        """ws_http (issue 6): GET /discovery, /usage, /health, / on this region's data-plane HTTP API; discovery
+        hands out this region's WebSocket URL."""
+        ws_http = ServiceFunction(
+            self,
+            "WsHttp",
+            name="ws_http",
+            functions_root=props.functions_root,
+            layer=self.layer.layer,
+            resource_values={**values, names.ENV_WS_PUBLIC_URL: self.api.public_url},
+            memory_size=512,
+        )
+        self.http_api = DataPlaneHttpApi(self, "DataPlaneHttp", handler=ws_http.function)
+        CfnOutput(self, "DataPlaneHttpUrl", value=self.http_api.url)
+        return ws_http
+
+    def _grant_terminator(self, primary: str, every_region_regional_key: dict[str, str]) -> None:
+        """terminator: every deployed region's connections (find and forget: ``release`` reads the record, deletes
+        it and gives back its usage counters in one transaction), the primary directory (its record), and
+        ``DELETE @connections`` on this region's API."""
+        grant_named_tables(
+            self,
+            self.terminator.role,
+            spec=CONNECTIONS_TABLE,
+            key_alias_by_region=every_region_regional_key,
+            table_actions=CONNECTIONS_RELEASE_ACTIONS,
+            key_actions=READ_KEY_ACTIONS,
+        )
+        grant_named_tables(
+            self,
+            self.terminator.role,
+            spec=USAGE_TABLE,
+            key_alias_by_region=every_region_regional_key,
+            table_actions=USAGE_RELEASE_ACTIONS,
+            key_actions=WRITE_KEY_ACTIONS,
+        )
+        grant_named_tables(
+            self,
+            self.terminator.role,
+            spec=DIRECTORY_TABLE,
+            key_alias_by_region={primary: DIRECTORY_KEY_ALIAS},
+            table_actions=READ_ACTIONS + WRITE_ACTIONS,
+            key_actions=WRITE_KEY_ACTIONS,
+        )
+        self._grant_own_connections(self.terminator, "DELETE")
+
+    def _grant_ws_http(self, region: str, primary: str, every_region_regional_key: dict[str, str]) -> None:
+        """ws_http: this region's directory replica (read: token state; probe), every deployed region's usage table
+        (pins and counters: read; its rate-limit counters: UpdateItem only), this region's connections table (the
+        health probe's GetItem only)."""
+        grant_named_tables(
+            self,
+            self.ws_http.role,
+            spec=DIRECTORY_TABLE,
+            key_alias_by_region={region: table_key_alias(region, primary)},
+            table_actions=("dynamodb:GetItem", "dynamodb:Query"),
+            key_actions=READ_KEY_ACTIONS,
+        )
+        grant_named_tables(
+            self,
+            self.ws_http.role,
+            spec=USAGE_TABLE,
+            key_alias_by_region=every_region_regional_key,
+            table_actions=WS_HTTP_USAGE_ACTIONS,
+            key_actions=WRITE_KEY_ACTIONS,
+        )
+        grant_named_tables(
+            self,
+            self.ws_http.role,
+            spec=CONNECTIONS_TABLE,
+            key_alias_by_region={region: REGIONAL_KEY_ALIAS},
+            table_actions=("dynamodb:GetItem",),
+            key_actions=READ_KEY_ACTIONS,
+        )
 
     def _grant_own_connections(self, service_function: ServiceFunction, method: str) -> None:
         aws_iam.Grant.add_to_principal(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,37 @@ BROWSER_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
+
+
+CLIENT_JS_DIR = Path(__file__).resolve().parents[2] / "clients" / "js"
+CLIENT_JS_SOURCES = ("package.json", "package-lock.json", "build.mjs", "src", "demo")
+NPM_TIMEOUT_SECONDS = 300
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in CLIENT_JS_SOURCES:
+        path = CLIENT_JS_DIR / name
+        files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+        newest = max([newest, *(f.stat().st_mtime for f in files)])
+    return newest
+
+
+def ensure_demo_bundle() -> Path:
+    """``clients/js/dist`` built from the current sources (``npm ci`` if needed, then ``npm run build`` when
+    ``dist/demo.js`` is missing or older than a source), as ``make demo-js`` does; fails if npm is missing."""
+    if shutil.which("npm") is None:
+        pytest.fail("npm is required to build the demo bundle (clients/js)")
+    dist = CLIENT_JS_DIR / "dist"
+    bundle = dist / "demo.js"
+    if bundle.is_file() and bundle.stat().st_mtime >= _newest_source_mtime():
+        return dist
+    if not (CLIENT_JS_DIR / "node_modules" / "y-websocket").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT_JS_DIR, check=True, timeout=NPM_TIMEOUT_SECONDS
+        )
+    subprocess.run(["npm", "run", "build"], cwd=CLIENT_JS_DIR, check=True, timeout=NPM_TIMEOUT_SECONDS)
+    return dist
 
 
 def browser_executable() -> str:

@@ -74,11 +74,15 @@ def launch(state_dir: Path, log_dir: Path, *extra_args: str) -> subprocess.Popen
         "--http-port",
         "0",
         "--ws-port",
-        str(free_port()),
+        "0",  # ephemeral, bound by the stack itself (a probed free port could be taken before it binds)
         "--moto-port",
         "0",
         "--state-dir",
         str(state_dir),
+        # No demo page by default: its port is fixed (5173, the demo app's allowed origin), so only the tests
+        # that use it bind it (tests/e2e/test_demo_browser.py passes --demo-port 5173 after this).
+        "--demo-port",
+        "0",
         *extra_args,
     ]
     with (log_dir / "stdout").open("wb") as out, (log_dir / "stderr").open("wb") as err:

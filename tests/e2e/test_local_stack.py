@@ -68,7 +68,9 @@ def test_local_json_has_the_keys_of_spec_section_10(local_stack: RunningStack) -
     # When its local.json is read
     state = local_stack.state
     # Then it has exactly the documented keys, URLs on the loopback interface, and the demo tenant
-    assert set(state) == SPEC_KEYS | {"aws"}  # plus where the local AWS resources are (README)
+    # plus where the local AWS resources are (README) and every WebSocket region's URL (docs/websocket.md)
+    assert set(state) == SPEC_KEYS | {"aws", "websocket_urls", "demo_url"}
+    assert list(state["websocket_urls"].values()) == [state["websocket_url"]]
     assert state["control_plane_url"].startswith("http://127.0.0.1:")
     assert state["websocket_url"].startswith("ws://127.0.0.1:")
     assert state["demo"]["tenant_id"]
@@ -105,7 +107,7 @@ def test_the_websocket_emulator_listens_and_serves_its_management_api(local_stac
         aws_secret_access_key="testing",
     )
     # When a plain HTTP request, a handshake without any token and a management call reach it
-    plain = requests.get(websocket_url.replace("ws://", "http://", 1) + "/", timeout=10)
+    plain = requests.get(websocket_url.replace("ws://", "http://", 1) + "/demo", timeout=10)
     with pytest.raises(InvalidStatus) as refused:
         connect(f"{websocket_url}/?doc=demo", open_timeout=10)
     with pytest.raises(ClientError) as gone:
@@ -142,7 +144,7 @@ def test_a_failing_seeder_stops_everything_and_writes_no_local_json(tmp_path: Pa
     def failing_seed(endpoint_url: str, settings: dict[str, str]) -> Mapping[str, object]:
         raise LocalStackError("seeding failed")
 
-    stack = LocalStack(LocalStackOptions(http_port=0, state_dir=tmp_path), seeder=failing_seed)
+    stack = LocalStack(LocalStackOptions(http_port=0, ws_port=0, demo_port=0, state_dir=tmp_path), seeder=failing_seed)
     # When the stack is started
     with pytest.raises(LocalStackError):
         stack.start()
@@ -161,7 +163,8 @@ def test_local_json_is_written_only_once_the_gateway_answers(tmp_path: Path) -> 
         seen["settings"] = settings
         return trivial_seed(endpoint_url, settings)
 
-    stack = LocalStack(LocalStackOptions(http_port=0, ws_port=18081, state_dir=tmp_path), seeder=checking_seed)
+    # (every port ephemeral: never colliding with a running `make dev` or another test's stack)
+    stack = LocalStack(LocalStackOptions(http_port=0, ws_port=0, demo_port=0, state_dir=tmp_path), seeder=checking_seed)
     # When the stack is started
     try:
         state = stack.start()
@@ -177,7 +180,9 @@ def test_local_json_is_written_only_once_the_gateway_answers(tmp_path: Path) -> 
     assert "stale" not in written
     assert stat.S_IMODE((tmp_path / "local.json").stat().st_mode) == 0o600
     assert (tmp_path / ".gitignore").read_text().strip().endswith("*")
-    assert state["websocket_url"] == "ws://127.0.0.1:18081"
+    host, _, port = str(state["websocket_url"]).removeprefix("ws://").partition(":")
+    assert (host, port.isdigit() and int(port) > 0) == ("127.0.0.1", True)  # the bound port, not the requested 0
+    assert state["demo_url"] is None  # no demo listener (its port is fixed: 5173) when disabled
     # And the functions' settings name the created resources and this gateway as the issuer
     settings = seen["settings"]
     assert isinstance(settings, dict)

@@ -136,3 +136,12 @@ def test_three_clients_converge_and_a_late_joiner_gets_the_whole_state(local_sta
         late = YClient(exits, local_stack, document, jwt)
         # Then its sync step 1 brings it the whole state
         assert pump_until([late], lambda: str(late.text) == text)
+
+        # When the client that announced its presence goes away without saying goodbye (no awareness removal)
+        others = [clients[0], clients[2], late]
+        assert pump_until(others, lambda: True)
+        assert grace in clients[2].awareness.states
+        clients[1].ws.close()
+        # Then the others see it leave right away ($disconnect announces the removal), not after the 30 s timeout
+        assert pump_until(others, lambda: all(grace not in c.awareness.states for c in (clients[0], clients[2])))
+        assert all(c.errors == [] for c in others)

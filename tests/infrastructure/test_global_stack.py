@@ -36,7 +36,7 @@ DEPLOYED_AWS_REGIONS = ("ap-south-1", "eu-west-1", "us-east-1")
 """The AWS regions of the suite's deployment (``conftest.TEST_REGIONS``)."""
 """The control plane: every function the global stack deploys."""
 
-DATA_PLANE_FUNCTIONS = frozenset({"ws_connect", "ws_message", "terminator"})
+DATA_PLANE_FUNCTIONS = frozenset({"ws_connect", "ws_message", "terminator", "ws_http"})
 """Functions of the regional (data-plane) stacks, which the regional stack issue (issue 7) will deploy; the
 global stack must not. Named here explicitly, so a new settings model is never skipped by accident."""
 
@@ -746,15 +746,23 @@ def test_admin_role_grants_exactly_what_the_admin_api_uses(synthesized: Synthesi
 
 
 def _termination_everywhere() -> set[tuple[str, str, str]]:
-    """Admin's own session termination: every deployed region's connections table (find, forget) and the
-    DELETE @connections route of every region's WebSocket API."""
+    """Admin's own session termination: every deployed region's connections table (find, read, forget), its
+    usage table (give back the counters a forgotten record raised: read the user count, update the counters) and
+    the DELETE @connections route of every region's WebSocket API."""
     account = '{"Ref": "AWS::AccountId"}'
     grants: set[tuple[str, str, str]] = set()
     for region in DEPLOYED_AWS_REGIONS:
         table = f"arn:aws:dynamodb:{region}:{account}:table/{names.CONNECTIONS_TABLE.default_name}"
         resources = {table, *(f"{table}/index/{index.name}" for index in names.CONNECTIONS_TABLE.indexes)}
         grants.update(
-            (action, r, NO_CONDITION) for action in ("dynamodb:Query", "dynamodb:DeleteItem") for r in resources
+            (action, r, NO_CONDITION)
+            for action in ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem")
+            for r in resources
+        )
+        usage = f"arn:aws:dynamodb:{region}:{account}:table/{names.USAGE_TABLE.default_name}"
+        usage_resources = {usage, *(f"{usage}/index/{index.name}" for index in names.USAGE_TABLE.indexes)}
+        grants.update(
+            (action, r, NO_CONDITION) for action in ("dynamodb:GetItem", "dynamodb:UpdateItem") for r in usage_resources
         )
         key_condition = json.dumps(
             {
@@ -763,9 +771,18 @@ def _termination_everywhere() -> set[tuple[str, str, str]]:
             },
             sort_keys=True,
         )
+        # Read for the connections table, write for the usage table: the same regional key, so the union.
         grants.update(
             (action, f"arn:aws:kms:{region}:{account}:key/*", key_condition)
-            for action in ("kms:Decrypt", "kms:DescribeKey")
+            for action in (
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            )
         )
         grants.add(
             (

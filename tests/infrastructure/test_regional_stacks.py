@@ -24,7 +24,14 @@ from cdk.stacks.regional_stack import regional_stack_name
 from tests.infrastructure.conftest import TEST_MASTER_KEY_ARNS, TEST_REGIONS, RegionalTemplate, SynthesizedApp
 from wiresocket import names
 from wiresocket.config import FUNCTION_SETTINGS
-from wiresocket.names import ALL_REGIONAL_TABLES, AUDIT_SOURCE, CONNECTIONS_TABLE, DIRECTORY_TABLE, aws_region_of
+from wiresocket.names import (
+    ALL_REGIONAL_TABLES,
+    AUDIT_SOURCE,
+    CONNECTIONS_TABLE,
+    DIRECTORY_TABLE,
+    USAGE_TABLE,
+    aws_region_of,
+)
 
 PRIMARY = "eu-west-1"
 AWS_REGIONS = tuple(sorted(aws_region_of(region) for region in TEST_REGIONS))
@@ -353,9 +360,11 @@ def test_websocket_routes_go_to_ws_connect_and_ws_message(synthesized: Synthesiz
         logical_id: _name(resource["Properties"]["IntegrationUri"])
         for logical_id, resource in regional.resources("AWS::ApiGatewayV2::Integration").items()
     }
+    api = {"Ref": regional.logical_id(regional.stack.api.api.node.default_child)}
     routes = {
         route["Properties"]["RouteKey"]: route["Properties"]
         for route in regional.resources("AWS::ApiGatewayV2::Route").values()
+        if route["Properties"]["ApiId"] == api  # the data-plane HTTP API's routes: test_dataplane_http_api.py
     }
 
     assert set(routes) == {"$connect", "$disconnect", "$default"}
@@ -388,7 +397,8 @@ def test_connect_authorizer_is_ws_connect_with_no_identity_source_so_nothing_is_
 def test_websocket_stage_logs_access_and_throttles(synthesized: SynthesizedApp, license_region: str) -> None:
     regional = synthesized.regional[license_region]
     logs = regional.logical_id(regional.stack.api.access_logs.node.default_child)
-    (stage,) = regional.resources("AWS::ApiGatewayV2::Stage").values()
+    api = {"Ref": regional.logical_id(regional.stack.api.api.node.default_child)}
+    (stage,) = [s for s in regional.resources("AWS::ApiGatewayV2::Stage").values() if s["Properties"]["ApiId"] == api]
     properties = stage["Properties"]
     log_format = json.loads(properties["AccessLogSettings"]["Format"])
 
@@ -418,15 +428,23 @@ def test_ws_connect_reads_its_directory_replica_and_writes_every_regions_connect
         *_logs(regional, "ws_connect"),
         *_on(region, DIRECTORY_TABLE, READ_ACTIONS),
         *_key(region, directory_alias, READ_KEY),
+        _api_connections(regional, "POST"),  # $disconnect announces the awareness removal to the others
     }
     for deployed in AWS_REGIONS:  # $connect writes into the app's license-region table, wherever that is
-        expected |= _on(deployed, CONNECTIONS_TABLE, ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"))
+        expected |= _on(
+            deployed,
+            CONNECTIONS_TABLE,
+            ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
+        )
+        # connect-time limit counters and document region pins, in the app's license region
+        expected |= _on(deployed, USAGE_TABLE, ("dynamodb:GetItem", "dynamodb:UpdateItem"))
         expected |= _key(deployed, REGIONAL_KEY_ALIAS, WRITE_KEY)
 
     grants = _grants(regional.template_json, _role_id(regional, "ws_connect"))
 
     assert grants == expected
-    assert not any(action.startswith("execute-api:") or action == "events:PutEvents" for action, _, _ in grants)
+    assert _api_connections(regional, "DELETE") not in grants  # it never closes a connection
+    assert not any(action == "events:PutEvents" for action, _, _ in grants)
 
 
 @REGIONS
@@ -434,6 +452,9 @@ def test_terminator_finds_every_regions_connections_and_closes_only_through_its_
     synthesized: SynthesizedApp, license_region: str
 ) -> None:
     regional = synthesized.regional[license_region]
+    # Given the terminator's code path: SessionTerminationService -> registry.by_app/by_tenant (Query), close
+    # (DELETE @connections), registry.delete -> DynamoConnectionRegistry.release (GetItem of the record, GetItem
+    # of the document's user count, one transaction: Delete of the record + Update of the usage counters)
     expected = {
         *_logs(regional, "terminator"),
         *_on(PRIMARY, DIRECTORY_TABLE, READ_ACTIONS + WRITE_ACTIONS),
@@ -441,10 +462,20 @@ def test_terminator_finds_every_regions_connections_and_closes_only_through_its_
         _api_connections(regional, "DELETE"),
     }
     for deployed in AWS_REGIONS:
-        expected |= _on(deployed, CONNECTIONS_TABLE, ("dynamodb:Query", "dynamodb:DeleteItem"))
+        expected |= _on(deployed, CONNECTIONS_TABLE, ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem"))
         expected |= _key(deployed, REGIONAL_KEY_ALIAS, READ_KEY)
+        expected |= _on(deployed, USAGE_TABLE, ("dynamodb:GetItem", "dynamodb:UpdateItem"))
+        expected |= _key(deployed, REGIONAL_KEY_ALIAS, WRITE_KEY)
 
-    assert _grants(regional.template_json, _role_id(regional, "terminator")) == expected
+    # When its role's grants are read from the template
+    grants = _grants(regional.template_json, _role_id(regional, "terminator"))
+
+    # Then it has exactly those, and no write to the usage tables beyond the counters' UpdateItem
+    assert grants == expected
+    for deployed in AWS_REGIONS:
+        usage = f"arn:aws:dynamodb:{deployed}:{ACCOUNT}:table/{USAGE_TABLE.default_name}"
+        assert ("dynamodb:GetItem", usage, NO_CONDITION) in grants  # release reads the document's user count
+        assert ("dynamodb:PutItem", usage, NO_CONDITION) not in grants
 
 
 @REGIONS
@@ -454,21 +485,38 @@ def test_ws_message_reads_its_directory_replica_uses_app_data_tables_and_posts_o
     regional = synthesized.regional[license_region]
     region = aws_region_of(license_region)
     directory_alias = DIRECTORY_KEY_ALIAS if region == PRIMARY else REGIONAL_KEY_ALIAS
+    # Given ws_message's code path: ConnectionService.refusal (GetItem of the record, every frame), by_document
+    # (Query), forget -> release (GetItem, transaction Delete), DocumentService.current -> document_pin (GetItem of
+    # the users# item in the usage table), documents and counters, POST frames and DELETE (a refusal that closes)
     expected = {
         *_logs(regional, "ws_message"),
         *_on(region, DIRECTORY_TABLE, READ_ACTIONS),
         *_key(region, directory_alias, READ_KEY),
         _api_connections(regional, "POST"),
+        _api_connections(regional, "DELETE"),
     }
     for deployed in AWS_REGIONS:
-        expected |= _on(deployed, CONNECTIONS_TABLE, ("dynamodb:Query", "dynamodb:DeleteItem"))
-        expected |= _key(deployed, REGIONAL_KEY_ALIAS, READ_KEY)
+        expected |= _on(
+            deployed,
+            CONNECTIONS_TABLE,  # UpdateItem: the presence a connection's awareness updates record
+            ("dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"),
+        )
+        expected |= _key(deployed, REGIONAL_KEY_ALIAS, WRITE_KEY)
         for spec in ALL_REGIONAL_TABLES:
             if spec is not CONNECTIONS_TABLE:
                 expected |= _on(deployed, spec, READ_ACTIONS + WRITE_ACTIONS)
                 expected |= _key(deployed, REGIONAL_KEY_ALIAS, WRITE_KEY)
 
-    assert _grants(regional.template_json, _role_id(regional, "ws_message")) == expected
+    # When its role's grants are read from the template
+    grants = _grants(regional.template_json, _role_id(regional, "ws_message"))
+
+    # Then it has exactly those: the per-frame refusal read and the pin read in every license region included
+    assert grants == expected
+    for deployed in AWS_REGIONS:
+        table = f"arn:aws:dynamodb:{deployed}:{ACCOUNT}:table/"
+        assert ("dynamodb:GetItem", table + CONNECTIONS_TABLE.default_name, NO_CONDITION) in grants
+        assert ("dynamodb:GetItem", table + USAGE_TABLE.default_name, NO_CONDITION) in grants
+        assert ("dynamodb:PutItem", table + CONNECTIONS_TABLE.default_name, NO_CONDITION) not in grants
 
 
 @REGIONS

@@ -72,7 +72,7 @@ class LimitedRegistry(PlainRegistry):
         self.admit_first = admit_first
         self.refusal_to_give = refusal
 
-    def admit(self, record: ConnectionRecord, limits: Mapping[str, int]) -> Refusal | None:
+    def admit(self, record: ConnectionRecord, limits: Mapping[str, int], ws_url: str = "") -> Refusal | None:
         self.records[record.key] = record
         if len(self.records) - len(self.refused) > self.admit_first:
             self.refused[record.key] = self.refusal_to_give

@@ -50,10 +50,10 @@ class MemoryDocumentStore:
         d = self._doc(ref)
         updates = d["updates"]
         assert isinstance(updates, dict)
-        snapshot, version = d["snapshot"], d["version"]
-        assert snapshot is None or isinstance(snapshot, bytes)
+        chunks, version = d["snapshot"], d["version"]
+        assert chunks is None or isinstance(chunks, tuple)
         assert isinstance(version, int)
-        return StoredDocument(snapshot, version, tuple(sorted(updates.items())))
+        return StoredDocument(chunks or (), version, tuple(sorted(updates.items())))
 
     def append(self, ref: DocumentRef, update: bytes, *, now: float, expires_at: int) -> tuple[int, int]:
         d = self._doc(ref)
@@ -69,10 +69,11 @@ class MemoryDocumentStore:
     def compact(
         self,
         ref: DocumentRef,
-        merged: bytes,
+        chunks: tuple[bytes, ...],
         *,
         expected_version: int,
         merged_keys: tuple[str, ...],
+        obsolete_keys: tuple[str, ...] = (),
         loaded_at: float,
         expires_at: int,
     ) -> bool:
@@ -81,7 +82,7 @@ class MemoryDocumentStore:
             return False
         updates = d["updates"]
         assert isinstance(updates, dict)
-        d.update(snapshot=merged, version=expected_version + 1, oldest=int(loaded_at))
+        d.update(snapshot=chunks, version=expected_version + 1, oldest=int(loaded_at))
         d["pending"] = int(str(d["pending"])) - len(merged_keys)
         for key in merged_keys:
             updates.pop(key, None)
@@ -233,6 +234,11 @@ class Client:
 
 @pytest.fixture
 def plane() -> Plane:
+    return make_plane()
+
+
+def make_plane() -> Plane:
+    """A relay over in-memory ports, with the demo world (compaction after 5 updates)."""
     world, store, _, clock, _ = memory_world()
     _, keys = store.tenant_with_keys(world.demo_tenant)
     kid = next(k.kid for k in keys if k.state is KeyState.ACTIVE)

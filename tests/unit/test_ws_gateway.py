@@ -253,10 +253,10 @@ def test_a_plain_http_request_is_426_and_invokes_nothing(start_gateway: GatewayF
     # Given a running gateway
     gateway, fake = start_gateway()
     host, port = gateway.url.removeprefix("ws://").split(":")
-    # When a plain HTTP GET (no upgrade) arrives
+    # When a plain HTTP GET (no upgrade) arrives at a path that is no data-plane HTTP endpoint
     connection = http.client.HTTPConnection(host, int(port), timeout=WAIT_SECONDS)
     try:
-        connection.request("GET", "/?doc=demo")
+        connection.request("GET", "/demo")
         status = connection.getresponse().status
     finally:
         connection.close()

@@ -49,7 +49,7 @@ MALFORMED: dict[str, tuple[str, type[y.FrameError]]] = {
     "length past the end": (b64(b"\x00\x02\x05abc"), y.TruncatedData),
     "huge length": (b64(b"\x00\x02\xff\xff\xff\x0f"), y.TruncatedData),
     "auth message (2)": (b64(b"\x02\x00"), y.UnknownMessageType),
-    "query awareness (3)": (b64(b"\x03"), y.UnknownMessageType),
+    "query awareness (3) with a payload": (b64(b"\x03\x00"), y.TrailingBytes),
     "unknown message type 7": (b64(b"\x07\x00"), y.UnknownMessageType),
     "unknown sync type 3": (b64(b"\x00\x03\x00"), y.UnknownSyncType),
     "trailing bytes after sync": (b64(b"\x00\x02\x02\x00\x00\xff"), y.TrailingBytes),
@@ -142,7 +142,10 @@ def test_awareness_messages_parse_with_their_client_ids() -> None:
     # When it is parsed
     parsed = y.parse_frame(b64(message))
     # Then it is the awareness update as received, naming the client
-    assert parsed == y.AwarenessMessage(update, (doc.client_id,))
+    assert isinstance(parsed, y.AwarenessMessage)
+    assert parsed.update == update
+    assert parsed.client_ids == (doc.client_id,)
+    assert parsed.entries[0].removed is False
     assert y.awareness_message(update) == message
 
 
@@ -152,7 +155,7 @@ def test_a_removed_awareness_state_is_well_formed() -> None:
     # When it is parsed
     parsed = y.parse_frame(b64(y.awareness_message(update)))
     # Then it is accepted
-    assert parsed == y.AwarenessMessage(update, (42,))
+    assert parsed == y.AwarenessMessage(update, (y.AwarenessEntry(42, 7, removed=True),))
 
 
 def test_the_error_frame_is_compact_json() -> None:

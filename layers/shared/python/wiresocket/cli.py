@@ -109,6 +109,10 @@ def _port(value: int) -> int:
     return value
 
 
+def _optional_port(value: int | None) -> int | None:
+    return None if value is None else _port(value)
+
+
 def _seconds(value: float) -> float:
     if not 0 < value < math.inf:
         raise typer.BadParameter(f"not a positive number of seconds: {value}")
@@ -154,8 +158,24 @@ def local_command(
     ws_max_lifetime: Annotated[
         float, typer.Option(callback=_seconds, help="close WebSocket connections this old (s)")
     ] = 7200.0,
+    demo_port: Annotated[
+        int, typer.Option(callback=_port, help="demo page and token broker port (0 = off); the demo app allows 5173")
+    ] = 5173,
     state_dir: Annotated[Path, typer.Option(help="where local.json is written")] = DEFAULT_STATE_DIR,
     moto_port: Annotated[int, typer.Option(callback=_port, help="embedded moto server port (0 = any free)")] = 0,
+    second_ws_port: Annotated[
+        int | None,
+        typer.Option(
+            callback=_optional_port,
+            help="also run a second WebSocket region on this port (0 = any free), for region pinning (4009)",
+        ),
+    ] = None,
+    second_ws_region: Annotated[str, typer.Option(help="the AWS region name of the second WebSocket region")] = (
+        "us-east-1"
+    ),
+    pin_grace: Annotated[
+        int, typer.Option(min=1, max=10, help="seconds a document stays pinned after its last user left")
+    ] = 10,
 ) -> None:
     """Run the control plane on this machine: embedded moto, real handlers, local gateways.
 
@@ -174,6 +194,10 @@ def local_command(
         moto_port=moto_port,
         ws_idle_timeout=ws_idle_timeout,
         ws_max_lifetime=ws_max_lifetime,
+        demo_port=demo_port,
+        second_ws_port=second_ws_port,
+        second_ws_region=second_ws_region,
+        pin_grace_seconds=pin_grace,
     )
     raise typer.Exit(run_local(options))
 

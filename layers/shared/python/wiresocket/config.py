@@ -150,12 +150,18 @@ class WsConnectSettings(BaseSettings):
     ws_management_endpoint: str = _env(names.ENV_WS_MANAGEMENT_ENDPOINT, "")
     data_region: str = _env(names.ENV_DATA_REGION, "")
     connection_max_seconds: int = _env(names.ENV_CONNECTION_MAX_SECONDS, 2 * 3600)
+    ws_public_url: str = _env(names.ENV_WS_PUBLIC_URL, "")
+    pin_grace_seconds: int = _env(names.ENV_PIN_GRACE_SECONDS, 10)
 
     def __post_init__(self) -> None:
         if not 0 <= self.state_cache_seconds <= 60:
             raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
         if not 60 <= self.connection_max_seconds <= 2 * 3600:
             raise SettingsError(f"{names.ENV_CONNECTION_MAX_SECONDS} must be 60-7200 seconds")
+        if not 1 <= self.pin_grace_seconds <= 10:
+            raise SettingsError(f"{names.ENV_PIN_GRACE_SECONDS} must be 1-10 seconds")
+        if self.ws_public_url and not self.ws_public_url.startswith(("wss://", "ws://")):
+            raise SettingsError(f"{names.ENV_WS_PUBLIC_URL} must be a ws:// or wss:// URL")
 
     @property
     def websocket_region(self) -> str:
@@ -221,3 +227,49 @@ class WsMessageSettings(BaseSettings):
 
 
 FUNCTION_SETTINGS["ws_message"] = WsMessageSettings
+
+
+@dataclass(frozen=True)
+class WsHttpSettings(BaseSettings):
+    """The ``ws_http`` function (issue 6): ``GET /discovery``, ``/usage``, ``/health`` and ``/`` on the data-plane
+    host. It verifies tokens like the ``$connect`` authorizer (directory, security state read fresh), reads
+    document pins and usage counters in each app's license region, and counts its rate limits there."""
+
+    issuer_base: str = _env(names.ENV_ISSUER_BASE, "http://127.0.0.1:8080")
+    state_cache_seconds: int = _env(names.ENV_STATE_CACHE_SECONDS, 5)
+    connections_table: str = _env(names.ENV_CONNECTIONS_TABLE, names.CONNECTIONS_TABLE.default_name)
+    usage_table: str = _env(names.ENV_USAGE_TABLE, names.USAGE_TABLE.default_name)
+    data_region: str = _env(names.ENV_DATA_REGION, "")
+    ws_public_url: str = _env(names.ENV_WS_PUBLIC_URL, "")
+    health_cache_seconds: int = _env(names.ENV_HEALTH_CACHE_SECONDS, 2)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.state_cache_seconds <= 60:
+            raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+        if not 1 <= self.health_cache_seconds <= 60:
+            raise SettingsError(f"{names.ENV_HEALTH_CACHE_SECONDS} must be 1-60 seconds")
+        if self.ws_public_url and not self.ws_public_url.startswith(("wss://", "ws://")):
+            raise SettingsError(f"{names.ENV_WS_PUBLIC_URL} must be a ws:// or wss:// URL")
+
+    @property
+    def websocket_region(self) -> str:
+        """The AWS region of this stack's WebSocket API."""
+        return self.data_region or self.region
+
+
+FUNCTION_SETTINGS["ws_http"] = WsHttpSettings
+
+
+DATA_PLANE_REGIONAL_ENV: tuple[str, ...] = (
+    names.ENV_DATA_REGION,
+    names.ENV_WS_MANAGEMENT_ENDPOINT,
+    names.ENV_WS_PUBLIC_URL,
+)
+"""The variables that differ between two WebSocket regions served by one process (the local stack's second
+region, ``wiresocket local --second-ws-port``)."""
+
+
+def data_plane_region_key(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The current values of ``DATA_PLANE_REGIONAL_ENV``: the data-plane wiring caches per distinct value."""
+    env = os.environ if environ is None else environ
+    return tuple(env.get(name, "") for name in DATA_PLANE_REGIONAL_ENV)

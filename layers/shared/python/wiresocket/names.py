@@ -190,6 +190,9 @@ ENV_DATA_REGION: Final = "WIRESOCKET_DATA_REGION"
 """The AWS region of this data-plane stack's WebSocket API (where a connection lives, not where its app's
 data lives). Empty: ``WIRESOCKET_REGION``."""
 ENV_STATE_CACHE_SECONDS: Final = "WIRESOCKET_STATE_CACHE_SECONDS"
+ENV_PIN_GRACE_SECONDS: Final = "WIRESOCKET_PIN_GRACE_SECONDS"
+"""How long a document stays pinned after its last user left (1-10 s; 10 as the public docs say; the local
+stack may shorten it for tests)."""
 ENV_CONNECTION_MAX_SECONDS: Final = "WIRESOCKET_CONNECTION_MAX_SECONDS"
 
 # The connection registry (SPEC §8, §9): one item per live WebSocket connection, written only in the table of
@@ -241,3 +244,12 @@ USAGE_TABLE: Final = TableSpec(
 )
 
 ALL_REGIONAL_TABLES = (*ALL_REGIONAL_TABLES, DOCUMENTS_TABLE, USAGE_TABLE)  # type: ignore[misc]
+
+# --- Data plane (issue 6): HTTP endpoints of the data-plane host (/discovery, /usage, /health) ------------------
+
+ENV_WS_PUBLIC_URL: Final = "WIRESOCKET_WS_PUBLIC_URL"
+"""The public ``wss://`` URL of this region's WebSocket API (no document): what ``/discovery`` hands out."""
+ENV_HEALTH_CACHE_SECONDS: Final = "WIRESOCKET_HEALTH_CACHE_SECONDS"
+DATA_PLANE_HTTP_PATHS: Final[tuple[str, ...]] = ("/discovery", "/usage", "/health", "/")
+"""The data-plane host's HTTP paths, all served by ``ws_http`` (the CDK HTTP API and the local WebSocket emulator
+route exactly these; ``GET /`` is health, like ``GET /health``)."""

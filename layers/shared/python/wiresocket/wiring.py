@@ -7,12 +7,14 @@ on first use, so importing a handler stays cheap.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, cast
 
 from wiresocket import config
 
 if TYPE_CHECKING:
     from botocore.config import Config
+    from botocore.session import Session as BotocoreSession
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kms import KMSClient
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from wiresocket.services.keyvault import KeyVault
     from wiresocket.services.outbox import OutboxPublisher
     from wiresocket.services.pepper import SecretPepper
+    from wiresocket.services.presence import PresenceService
     from wiresocket.services.ratelimit import RateLimiter
     from wiresocket.services.sealing import UnsealedKeyCache
     from wiresocket.services.token import TokenService
@@ -61,19 +64,31 @@ def _client_config() -> Config:
 
 
 @functools.cache
+def botocore_session() -> BotocoreSession:
+    """One botocore session for every client of the container, pynamodb's included (``directory``): each
+    further session would load the endpoint and service models again, ~60 ms of CPU at every cold start."""
+    from botocore.session import get_session
+
+    return get_session()
+
+
+_CLIENT_LOCK = threading.Lock()
+
+
+@functools.cache
 def kms_client(region: str) -> KMSClient:
     """A KMS client for ``region`` (endpoint from ``AWS_ENDPOINT_URL`` when set, as boto3 does)."""
-    import boto3
-
-    return boto3.client("kms", region_name=region, config=_client_config())
+    with _CLIENT_LOCK:
+        client = botocore_session().create_client("kms", region_name=region, config=_client_config())
+    return cast("KMSClient", client)
 
 
 @functools.cache
 def events_client(region: str) -> EventBridgeClient:
     """An EventBridge client for ``region``."""
-    import boto3
-
-    return boto3.client("events", region_name=region, config=_client_config())
+    with _CLIENT_LOCK:
+        client = botocore_session().create_client("events", region_name=region, config=_client_config())
+    return cast("EventBridgeClient", client)
 
 
 @functools.cache
@@ -82,7 +97,7 @@ def directory(table_name: str, region: str) -> DynamoDirectory:
     from wiresocket.adapters.directory_models import bind_directory
     from wiresocket.adapters.dynamo_directory import DynamoDirectory
 
-    bind_directory(table_name, region)
+    bind_directory(table_name, region, session=botocore_session())
     return DynamoDirectory()
 
 
@@ -182,10 +197,12 @@ def token_settings() -> config.TokenSettings:
 
 @functools.cache
 def dynamodb_client(region: str) -> DynamoDBClient:
-    """A DynamoDB client for ``region`` (the rate-limit counters; the directory goes through pynamodb)."""
-    import boto3
-
-    return boto3.client("dynamodb", region_name=region, config=_client_config())
+    """A DynamoDB client for ``region`` (counters, registry, documents, the authorizer's state reads; the
+    directory's writes go through pynamodb). Straight from botocore, on the shared session: a boto3 client is
+    this same object, and importing boto3 would only add to every cold start."""
+    with _CLIENT_LOCK:  # a botocore session is not safe for concurrent client creation
+        client = botocore_session().create_client("dynamodb", region_name=region, config=_client_config())
+    return cast("DynamoDBClient", client)
 
 
 @functools.cache
@@ -285,23 +302,31 @@ def discovery_service() -> DiscoveryService:
 # --- ws_connect function (issue 5): $connect authorizer and connection registry ----------------------------
 
 
-@functools.cache
 def ws_connect_settings() -> config.WsConnectSettings:
-    """Settings of the ws_connect function."""
+    """Settings of the ws_connect function (one parse per WebSocket region: ``config.data_plane_region_key``,
+    so the local stack can serve two regions from one process)."""
+    return _ws_connect_settings(config.data_plane_region_key())
+
+
+@functools.cache
+def _ws_connect_settings(region_key: tuple[str, ...]) -> config.WsConnectSettings:
     return config.WsConnectSettings.from_env()
 
 
 @functools.cache
 def connection_state_directory() -> CachedStateDirectory:
-    """The directory as the data plane reads it: tenant/keys, app and plan cached for a few seconds."""
+    """The directory as the data plane reads it: tenant/keys, app and plan cached for a few seconds. Read
+    with ``DynamoStateReader`` (plain botocore: no pynamodb at the authorizer's cold start)."""
+    from wiresocket.adapters.dynamo_state import DynamoStateReader
     from wiresocket.services.authorize import SECURITY_STATE, CachedStateDirectory
 
     s = ws_connect_settings()
     return CachedStateDirectory(
-        directory(s.directory_table, s.region),
+        DynamoStateReader(dynamodb_client(s.region), s.directory_table),
         clock(),
         ttl_seconds=s.state_cache_seconds,
         always_fresh=SECURITY_STATE,  # the handshake reads revocation state fresh: see services/authorize.py
+        rest=lambda: directory(s.directory_table, s.region),
     )
 
 
@@ -323,20 +348,36 @@ def connection_registry(table_name: str) -> DynamoConnectionRegistry:
     return DynamoConnectionRegistry(dynamodb_client, table_name)
 
 
-@functools.cache
 def connection_service() -> ConnectionService:
     """Registering and finding this region's WebSocket connections."""
+    return _connection_service(ws_connect_settings())
+
+
+@functools.cache
+def _connection_service(s: config.WsConnectSettings) -> ConnectionService:
+    from wiresocket.adapters.dynamo_connections import DynamoConnectionRegistry
     from wiresocket.services.connections import ConnectionService
 
-    s = ws_connect_settings()
-    registry = connection_registry(s.connections_table)
+    registry = DynamoConnectionRegistry(dynamodb_client, s.connections_table, grace_seconds=s.pin_grace_seconds)
+
+    @functools.cache
+    def presence() -> PresenceService:  # built on the first $disconnect: $connect's cold start never imports it
+        from wiresocket.adapters.apigw_post import ManagementApiPoster
+        from wiresocket.services.presence import PresenceService
+
+        return PresenceService(registry, ManagementApiPoster)
+
     return ConnectionService(
         registry,
         clock(),
         ws_region=s.websocket_region,
         endpoint=s.ws_management_endpoint,
         max_lifetime_seconds=s.connection_max_seconds,
-        limits=registry,  # maxConnections / maxUsersPerDoc / maxDocuments at $connect (docs/websocket.md)
+        # maxConnections / maxUsersPerDoc / maxDocuments and the region pin (4009) at $connect (docs/websocket.md)
+        limits=registry,
+        ws_url=s.ws_public_url,
+        # $disconnect announces the removal of the connection's awareness state (docs/websocket.md "Presence")
+        presence=presence,
     )
 
 
@@ -477,9 +518,13 @@ if TYPE_CHECKING:
     from wiresocket.services.relay import RelayService
 
 
-@functools.cache
 def ws_message_settings() -> config.WsMessageSettings:
-    """Settings of the ws_message function."""
+    """Settings of the ws_message function (one parse per WebSocket region, as ``ws_connect_settings``)."""
+    return _ws_message_settings(config.data_plane_region_key())
+
+
+@functools.cache
+def _ws_message_settings(region_key: tuple[str, ...]) -> config.WsMessageSettings:
     return config.WsMessageSettings.from_env()
 
 
@@ -492,6 +537,7 @@ def relay_service() -> RelayService:
     from wiresocket.services.authorize import CachedStateDirectory
     from wiresocket.services.connections import ConnectionService
     from wiresocket.services.documents import DocumentService
+    from wiresocket.services.presence import PresenceService
     from wiresocket.services.relay import RelayService
 
     s = ws_message_settings()
@@ -502,13 +548,14 @@ def relay_service() -> RelayService:
         clock(),
         ws_region=s.websocket_region,
         endpoint=s.ws_management_endpoint,
-        limits=registry,  # refused connections get their 4004/4005/4008 on their first frame
+        limits=registry,  # refused connections get their 4004/4005/4008/4009 on their first frame
     )
     documents = DocumentService(
         DynamoDocumentStore(dynamodb_client, s.documents_table),
         clock(),
         compact_after=s.document_compact_after,
         ttl_seconds=s.document_ttl_seconds,
+        pins=registry,  # state is kept per pin session: a released document is never served again
     )
     return RelayService(
         documents,
@@ -517,4 +564,80 @@ def relay_service() -> RelayService:
         DynamoUsageCounter(dynamodb_client, s.usage_table),
         ManagementApiPoster(),
         clock(),
+        presence=PresenceService(registry),  # records each connection's awareness client id for $disconnect
+    )
+
+
+# --- ws_http function (issue 6): /discovery, /usage, /health on the data-plane host ----------------------------
+
+if TYPE_CHECKING:
+    from wiresocket.services.dataplane_http import DataPlaneHttp
+
+
+def ws_http_settings() -> config.WsHttpSettings:
+    """Settings of the ws_http function (one parse per WebSocket region, as ``ws_connect_settings``: the local
+    stack's second region answers ``/discovery`` and ``/health`` with its own region, URL and tables)."""
+    return _ws_http_settings(config.data_plane_region_key())
+
+
+@functools.cache
+def _ws_http_settings(region_key: tuple[str, ...]) -> config.WsHttpSettings:
+    return config.WsHttpSettings.from_env()
+
+
+@functools.cache
+def _probe_dynamodb_client(region: str) -> DynamoDBClient:
+    """A DynamoDB client for the health probe: short timeouts, no retries (a slow table *is* the answer)."""
+    import boto3
+    from botocore.config import Config
+
+    probe_config = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
+    return boto3.client("dynamodb", region_name=region, config=probe_config)
+
+
+@functools.cache
+def _dataplane_rate_limiter(table_name: str, region: str) -> RateLimiter:
+    """The data-plane HTTP rate limits, counted in ``table_name`` (the usage table) of one AWS region."""
+    from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore
+    from wiresocket.services.dataplane_http import DATAPLANE_POLICIES
+    from wiresocket.services.ratelimit import RateLimiter
+
+    return RateLimiter(DynamoCounterStore(dynamodb_client(region), table_name), clock(), DATAPLANE_POLICIES)
+
+
+def dataplane_http() -> DataPlaneHttp:
+    """Discovery, usage and health: the ``$connect`` authorizer's verification (security state read fresh),
+    pins and counters of each app's license region, and a probe of this region's tables (one service per
+    WebSocket region's settings, as ``connection_service``)."""
+    return _dataplane_http(ws_http_settings())
+
+
+@functools.cache
+def _dataplane_http(s: config.WsHttpSettings) -> DataPlaneHttp:
+    from wiresocket import names
+    from wiresocket.adapters.dynamo_dataplane_http import DynamoHealthProbe, DynamoUsageReader
+    from wiresocket.services.authorize import SECURITY_STATE, CachedStateDirectory
+    from wiresocket.services.dataplane_http import DataPlaneHttp, NodeIdentity
+    from wiresocket.services.verification import TokenVerifier
+
+    state = CachedStateDirectory(
+        directory(s.directory_table, s.region), clock(), ttl_seconds=s.state_cache_seconds, always_fresh=SECURITY_STATE
+    )
+    probe = DynamoHealthProbe(
+        _probe_dynamodb_client(s.websocket_region),
+        [
+            (s.usage_table, names.USAGE_TABLE),
+            (s.connections_table, names.CONNECTIONS_TABLE),
+            (s.directory_table, names.DIRECTORY_TABLE),
+        ],
+    )
+    return DataPlaneHttp(
+        TokenVerifier(state, clock(), issuer_base=s.issuer_base),
+        connection_registry(s.connections_table),
+        DynamoUsageReader(dynamodb_client, s.usage_table),
+        lambda license_region: _dataplane_rate_limiter(s.usage_table, names.aws_region_of(license_region)),
+        probe,
+        clock(),
+        node=NodeIdentity(s.websocket_region, s.ws_public_url),
+        health_cache_seconds=s.health_cache_seconds,
     )

@@ -24,11 +24,26 @@ over a limit is **still registered** (the handshake succeeds: API Gateway cannot
 ``$connect``), with ``refusedCode``/``refusedReason`` and no counter touched; ``$default`` answers its first
 frame with the error frame and closes it (``refusal``), and ``by_document`` never returns it.
 
+**Region pinning** (``domain.pinning``, docs/websocket.md "Region pinning"): the document's user counter item
+``users#{t}#{a}#{d}`` also carries its pin: ``wsRegion``, ``wsUrl`` (the pinning region's public ``wss://``
+URL), ``wsSession`` (the session the document's state is stored under) and ``idleSince`` (N, set when the last
+user leaves, removed when a user arrives; with it the item gets a TTL well after the grace period). Before the
+limits, a connection to a document whose pin binds another region (users, or idle for less than the grace
+period) is registered as refused with 4009, no counter touched. A first user pins the document in the same
+transaction, conditioned on the exact pin state it read, so of two regions racing for a free document exactly
+one wins; the loser re-reads and gets 4009. A first user within the grace period in the pinning region keeps
+the session; any other first user starts a new one (the released state is never read again).
+
 Records written by ``put`` (no limits enforced) carry no ``counted`` flag and touch no counter.
 ``delete`` reads the record (strongly consistent) and removes it in one transaction with the counter
 decrements it had raised, conditioned on the record still existing: a ``$disconnect`` delivered twice, or a
 disconnect racing a 410 prune, decrements exactly once. When the last user of a document leaves, the app's
 active-document count drops in the same transaction.
+
+**Presence** (``services.presence``, docs/websocket.md "Presence"): ``$default`` records on the connection's
+item the awareness client id it controls and a recent clock (``awClient`` N, ``awClock`` N, ``awLeft`` BOOL),
+with conditional ``UpdateItem``s that never create an item and only let the clock grow; ``release_presence``
+is ``release`` returning them.
 
 Index reads are eventually consistent (GSIs offer nothing else): a connection registered a moment ago may be
 missing from a termination sweep for a fraction of a second, which is why the data plane also re-checks state
@@ -38,6 +53,7 @@ on every message. Any AWS failure becomes ``DependencyUnavailable``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -58,6 +74,8 @@ from wiresocket.domain.limits import (
     users_per_doc_exceeded,
     zero_limit_refusal,
 )
+from wiresocket.domain.pinning import GRACE_SECONDS, DocumentPin, kept_session, new_session_id, redirect_for
+from wiresocket.domain.yprotocol import MAX_VARUINT, Presence
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -67,13 +85,64 @@ _TTL = _SPEC.ttl_attribute or "expires_at_ttl"
 _REFUSED_CODE: Final = "refusedCode"
 _REFUSED_REASON: Final = "refusedReason"
 _COUNTED: Final = "counted"  # set on records whose admission raised the counters (only those lower them)
+_AW_CLIENT, _AW_CLOCK, _AW_LEFT = "awClient", "awClock", "awLeft"  # presence (services.presence)
 ATTEMPTS: Final = 50
 """Optimistic retries of one admit/release before giving up (503): only reached under extreme contention."""
 _CCF: Final = "ConditionalCheckFailed"
+_USAGE_TTL = names.USAGE_TABLE.ttl_attribute or "expires_at_ttl"
+IDLE_PIN_RETENTION_SECONDS: Final = 24 * 3600
+"""How long after the grace period an idle document's counter/pin item is kept before TTL may reap it."""
+_PIN_ATTRIBUTES: Final = {"#region": "wsRegion", "#url": "wsUrl", "#session": "wsSession", "#idle": "idleSince"}
 
 
 def _usage_table_from_env() -> str:
     return os.environ.get(names.ENV_USAGE_TABLE) or names.USAGE_TABLE.default_name
+
+
+def _grace_from_env() -> int:
+    raw = os.environ.get(names.ENV_PIN_GRACE_SECONDS, "")
+    try:
+        value = int(raw)
+    except ValueError:
+        return GRACE_SECONDS
+    return value if 1 <= value <= GRACE_SECONDS else GRACE_SECONDS
+
+
+def _pin(item: Mapping[str, Any] | None, grace_seconds: int) -> DocumentPin | None:
+    """The pin stored on a user counter item (None: never pinned, or not a well-formed pin)."""
+    if not item:
+        return None
+    region = item.get("wsRegion", {}).get("S")
+    if not isinstance(region, str) or not region:
+        return None
+    try:
+        users = int(item.get("count", {}).get("N", "0"))
+        idle_raw = item.get("idleSince", {}).get("N")
+        idle = int(idle_raw) if idle_raw is not None else None
+    except ValueError:
+        return None
+    return DocumentPin(
+        ws_region=region,
+        ws_url=str(item.get("wsUrl", {}).get("S", "")),
+        users=max(users, 0),
+        idle_since=idle,
+        session=str(item.get("wsSession", {}).get("S", "")),
+        grace_seconds=grace_seconds,
+    )
+
+
+def _same_as_read(item: Mapping[str, Any] | None, values: dict[str, Any]) -> str:
+    """A condition that holds only while the pin attributes are exactly as read (optimistic concurrency)."""
+    parts = []
+    for placeholder, attribute in _PIN_ATTRIBUTES.items():
+        value = (item or {}).get(attribute)
+        if value is None:
+            parts.append(f"attribute_not_exists({placeholder})")
+        else:
+            token = f":was_{attribute}"
+            values[token] = value
+            parts.append(f"{placeholder} = {token}")
+    return " AND ".join(parts)
 
 
 def _item(record: ConnectionRecord) -> dict[str, Any]:
@@ -109,6 +178,24 @@ def _record(item: dict[str, Any]) -> ConnectionRecord:
         token_exp=int(item["tokenExp"]["N"]),
         expires_at=int(item[_TTL]["N"]),
     )
+
+
+def _presence_of(item: Mapping[str, Any] | None) -> Presence | None:
+    """The presence on a registry item (None: none, or not well formed)."""
+    if not item or _AW_CLIENT not in item:
+        return None
+    try:
+        client_id, clock = int(item[_AW_CLIENT]["N"]), int(item[_AW_CLOCK]["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0 <= client_id <= MAX_VARUINT and 0 <= clock <= MAX_VARUINT):
+        return None
+    return Presence(client_id, clock, item.get(_AW_LEFT, {}).get("BOOL") is True)
+
+
+def _count_of(item: Mapping[str, Any] | None) -> int:
+    value = (item or {}).get("count", {}).get("N")
+    return int(value) if value is not None else 0
 
 
 def _counter_update(table: str, key: str, delta: int, condition: str | None, values: dict[str, Any]) -> dict[str, Any]:
@@ -150,10 +237,17 @@ class DynamoConnectionRegistry:
         client_for_region: Callable[[str], DynamoDBClient],
         table_name: str,
         usage_table: str | None = None,
+        *,
+        grace_seconds: int | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._client_for_region = client_for_region
         self._table = table_name
         self._usage = usage_table or _usage_table_from_env()
+        self._grace = grace_seconds if grace_seconds is not None else _grace_from_env()
+        if self._grace < 1:
+            raise ValueError("grace_seconds must be positive")
+        self._now = now
 
     def _client(self, license_region: str) -> DynamoDBClient:
         return self._client_for_region(names.aws_region_of(license_region))
@@ -171,9 +265,61 @@ class DynamoConnectionRegistry:
     # --- connect-time limits ---------------------------------------------------------------------------------
 
     def _count(self, client: DynamoDBClient, key: str) -> int:
+        return _count_of(self._usage_item(client, key))
+
+    def _usage_item(self, client: DynamoDBClient, key: str) -> dict[str, Any] | None:
         got = client.get_item(TableName=self._usage, Key={"pk": {"S": key}}, ConsistentRead=True)
-        value = got.get("Item", {}).get("count", {}).get("N")
-        return int(value) if value is not None else 0
+        return got.get("Item")
+
+    def document_pin(self, license_region: str, tenant_id: str, app_id: str, document: str) -> DocumentPin | None:
+        """The document's pin (strongly consistent read in its license region); None if never pinned."""
+        client = self._client(license_region)
+        with unavailable_on_aws_failure("DynamoDB connection registry"):
+            item = self._usage_item(client, document_users_key(tenant_id, app_id, document))
+        return _pin(item, self._grace)
+
+    def _first_user_update(
+        self, users_key: str, item: dict[str, Any] | None, record: ConnectionRecord, ws_url: str, session: str
+    ) -> dict[str, Any]:
+        """Raise the count from 0 and (re)pin the document here, only if nothing changed since ``item`` was read."""
+        values: dict[str, Any] = {
+            ":one": _n(1),
+            ":zero": _n(0),
+            ":region": {"S": record.ws_region},
+            ":url": {"S": ws_url},
+            ":session": {"S": session},
+        }
+        same = _same_as_read(item, values)
+        return {
+            "Update": {
+                "TableName": self._usage,
+                "Key": {"pk": {"S": users_key}},
+                "UpdateExpression": "SET #region = :region, #url = :url, #session = :session "
+                "REMOVE #idle, #ttl ADD #c :one",
+                "ConditionExpression": f"(attribute_not_exists(#c) OR #c = :zero) AND {same}",
+                "ExpressionAttributeNames": {"#c": "count", "#ttl": _USAGE_TTL, **_PIN_ATTRIBUTES},
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _later_user_update(self, users_key: str, pin: DocumentPin | None, max_users: int) -> dict[str, Any]:
+        """Raise a count of at least 1 below the limit, only while the pin (if any) is still this region's."""
+        values: dict[str, Any] = {":one": _n(1), ":max": _n(max_users)}
+        if pin is None:
+            where = "attribute_not_exists(#region)"
+        else:
+            where = "#region = :region"
+            values[":region"] = {"S": pin.ws_region}
+        return {
+            "Update": {
+                "TableName": self._usage,
+                "Key": {"pk": {"S": users_key}},
+                "UpdateExpression": "ADD #c :one",
+                "ConditionExpression": f"#c >= :one AND #c < :max AND {where}",
+                "ExpressionAttributeNames": {"#c": "count", "#region": "wsRegion"},
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def _put_refused(self, client: DynamoDBClient, record: ConnectionRecord, refusal: Refusal) -> Refusal:
         item = _item(record)
@@ -187,9 +333,11 @@ class DynamoConnectionRegistry:
             raise
         return refusal
 
-    def admit(self, record: ConnectionRecord, limits: Mapping[str, int]) -> Refusal | None:
-        """Register ``record`` if the app's limits allow it (counters raised atomically with the write); else
-        register it as refused and return the refusal. ``InvalidInput`` if the key is registered already."""
+    def admit(self, record: ConnectionRecord, limits: Mapping[str, int], ws_url: str = "") -> Refusal | None:
+        """Register ``record`` if the document's pin and the app's limits allow it (counters raised and the pin
+        set atomically with the write); else register it as refused and return the refusal (zero limits, then
+        4009, then 4004, 4008/4005). ``ws_url``: this region's public ``wss://`` URL, stored in the pin for
+        redirects. ``InvalidInput`` if the key is registered already."""
         max_conn, max_docs, max_users = limits["maxConnections"], limits["maxDocuments"], limits["maxUsersPerDoc"]
         client = self._client(record.license_region)
         t, a, d = record.tenant_id, record.app_id, record.document
@@ -203,7 +351,13 @@ class DynamoConnectionRegistry:
             if zero is not None:
                 return self._put_refused(client, record, zero)
             for _ in range(ATTEMPTS):
-                users = self._count(client, users_key)
+                users_item = self._usage_item(client, users_key)
+                users = _count_of(users_item)
+                pin = _pin(users_item, self._grace)
+                now = self._now()
+                redirect = redirect_for(pin, record.ws_region, d, now)
+                if redirect is not None:
+                    return self._put_refused(client, record, redirect)
                 if users >= max_users:
                     # Still check the app-wide limit first: 4004 wins over 4008 (as in the transaction below).
                     if self._count(client, conn_key) >= max_conn:
@@ -223,26 +377,15 @@ class DynamoConnectionRegistry:
                     ),
                 ]
                 if first:
-                    items.append(
-                        _counter_update(
-                            self._usage, users_key, 1, "attribute_not_exists(#c) OR #c = :zero", {":zero": _n(0)}
-                        )
-                    )
+                    session = kept_session(pin, record.ws_region, now) or new_session_id()
+                    items.append(self._first_user_update(users_key, users_item, record, ws_url, session))
                     items.append(
                         _counter_update(
                             self._usage, docs_key, 1, "attribute_not_exists(#c) OR #c < :max", {":max": _n(max_docs)}
                         )
                     )
                 else:
-                    items.append(
-                        _counter_update(
-                            self._usage,
-                            users_key,
-                            1,
-                            "#c >= :one AND #c < :max",
-                            {":one": _n(1), ":max": _n(max_users)},
-                        )
-                    )
+                    items.append(self._later_user_update(users_key, pin, max_users))
                 try:
                     client.transact_write_items(TransactItems=items)
                     return None
@@ -252,23 +395,70 @@ class DynamoConnectionRegistry:
                         raise
                 if codes[0] == _CCF:
                     raise InvalidInput("connection already registered")
-                if codes[1] == _CCF:
+                if codes[1] == _CCF and codes[2] != _CCF:  # (a moved pin is re-read first: 4009 before 4004)
                     return self._put_refused(client, record, connection_limit_exceeded(max_conn))
                 if len(codes) > 3 and codes[3] == _CCF and codes[2] != _CCF:
                     active = self._count(client, docs_key)
                     return self._put_refused(client, record, document_limit_exceeded(max_docs, active))
-                # The user count moved under us, or a transaction conflict: read again and retry.
+                # The user count or the pin moved under us, or a transaction conflict: read again and retry.
             raise DependencyUnavailable("connection limits: too much contention")
 
     def release(self, license_region: str, key: str) -> bool:
         """Remove the record with ``key`` and lower the counters it raised, atomically; False if it was gone."""
+        return self._release(license_region, key) is not None
+
+    def release_presence(self, license_region: str, key: str) -> Presence | None:
+        """``release``; the presence the removed record held (None: none, or it was gone already)."""
+        return _presence_of(self._release(license_region, key))
+
+    def presence(self, license_region: str, key: str) -> Presence | None:
+        """The presence recorded on a connection's record (strongly consistent: the recorded clock is a lower
+        bound the relay builds on)."""
+        client = self._client(license_region)
+        with unavailable_on_aws_failure("DynamoDB connection registry"):
+            got = client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                ConsistentRead=True,
+                ProjectionExpression="#i, #c, #l",
+                ExpressionAttributeNames={"#i": _AW_CLIENT, "#c": _AW_CLOCK, "#l": _AW_LEFT},
+            )
+        return _presence_of(got.get("Item"))
+
+    def record_presence(self, license_region: str, key: str, presence: Presence, *, claim: bool) -> bool:
+        """Record ``presence`` on an existing record: a ``claim`` only where none is recorded, otherwise only for
+        the same client id and a higher clock (so concurrent frames never move it back). False if not."""
+        client = self._client(license_region)
+        condition = "attribute_exists(pk) AND " + ("attribute_not_exists(#i)" if claim else "#i = :i AND #c < :c")
+        with unavailable_on_aws_failure("DynamoDB connection registry"):
+            try:
+                client.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": key}},
+                    UpdateExpression="SET #i = :i, #c = :c, #l = :l",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#i": _AW_CLIENT, "#c": _AW_CLOCK, "#l": _AW_LEFT},
+                    ExpressionAttributeValues={
+                        ":i": _n(presence.client_id),
+                        ":c": _n(presence.clock),
+                        ":l": {"BOOL": presence.left},
+                    },
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def _release(self, license_region: str, key: str) -> dict[str, Any] | None:
+        """``release``: the item removed, or None if it was gone."""
         client = self._client(license_region)
         with unavailable_on_aws_failure("DynamoDB connection registry"):
             for _ in range(ATTEMPTS):
                 got = client.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True)
                 item = got.get("Item")
                 if not item:
-                    return False
+                    return None
                 delete: dict[str, Any] = {
                     "Delete": {
                         "TableName": self._table,
@@ -281,10 +471,8 @@ class DynamoConnectionRegistry:
                     t, a, d = item["tenantId"]["S"], item["appId"]["S"], item["document"]["S"]
                     items.append(_counter_update(self._usage, connections_counter_key(t, a), -1, None, {}))
                     users = self._count(client, document_users_key(t, a, d))
-                    if users == 1:  # the last user leaves: the document is no longer active
-                        items.append(
-                            _counter_update(self._usage, document_users_key(t, a, d), -1, "#c = :one", {":one": _n(1)})
-                        )
+                    if users == 1:  # the last user leaves: the document is no longer active, its grace begins
+                        items.append(self._last_user_leaves(document_users_key(t, a, d)))
                         items.append(_counter_update(self._usage, documents_counter_key(t, a), -1, None, {}))
                     elif users > 1:
                         items.append(
@@ -293,14 +481,34 @@ class DynamoConnectionRegistry:
                     # users <= 0 would be drift; never push a counter below zero.
                 try:
                     client.transact_write_items(TransactItems=items)
-                    return True
+                    return item
                 except ClientError as exc:
                     codes = _cancel_codes(exc, len(items))
                     if codes is None:
                         raise
                     if codes[0] == _CCF:
-                        return False  # removed concurrently (a second $disconnect, a 410 prune): counted once
+                        return None  # removed concurrently (a second $disconnect, a 410 prune): counted once
             raise DependencyUnavailable("connection limits: too much contention")
+
+    def _last_user_leaves(self, users_key: str) -> dict[str, Any]:
+        """Lower the count from 1 to 0 and start the grace period (``idleSince``); TTL reaps the idle item a
+        day after the grace period unless a user arrives (which removes both)."""
+        now = int(self._now())
+        return {
+            "Update": {
+                "TableName": self._usage,
+                "Key": {"pk": {"S": users_key}},
+                "UpdateExpression": "SET #idle = :now, #ttl = :ttl ADD #c :minus",
+                "ConditionExpression": "#c = :one",
+                "ExpressionAttributeNames": {"#c": "count", "#idle": "idleSince", "#ttl": _USAGE_TTL},
+                "ExpressionAttributeValues": {
+                    ":now": _n(now),
+                    ":ttl": _n(now + self._grace + IDLE_PIN_RETENTION_SECONDS),
+                    ":minus": _n(-1),
+                    ":one": _n(1),
+                },
+            }
+        }
 
     def refusal(self, license_region: str, key: str) -> Refusal | None:
         """The refusal stored with a connection ``$connect`` accepted over a limit; None for any other."""

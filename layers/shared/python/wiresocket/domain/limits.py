@@ -105,11 +105,15 @@ def document_users_key(tenant_id: str, app_id: str, document: str) -> str:
     return f"users#{tenant_id}#{app_id}#{document}"
 
 
-REFUSABLE_AT_CONNECT: Final = frozenset({CloseCode.CONNECTION_LIMIT, CloseCode.DOCUMENT_LIMIT, CloseCode.USERS_PER_DOC})
+REFUSABLE_AT_CONNECT: Final = frozenset(
+    {CloseCode.CONNECTION_LIMIT, CloseCode.DOCUMENT_LIMIT, CloseCode.USERS_PER_DOC, CloseCode.WRONG_REGION}
+)
+"""Codes ``$connect`` stores with a refused connection (4009: the document is pinned to another region)."""
 
 
 def connect_refusal(code: int, reason: str) -> Refusal:
-    """The refusal stored with a connection ``$connect`` accepted over a limit (``ValueError`` if not one)."""
+    """The refusal stored with a connection ``$connect`` accepted over a limit or pinned elsewhere (``ValueError``
+    if not one)."""
     close_code = CloseCode(code)
     if close_code not in REFUSABLE_AT_CONNECT or not reason or len(reason.encode()) > 123:
         raise ValueError("not a connect-time refusal")

@@ -7,14 +7,20 @@ base64 (RFC 4648 §4, padded) of its binary encoding, one message per text frame
     sync        = varUint(0) varUint(syncType) varBytes(data)     syncType 0 step 1 (data = state vector),
                                                                   1 step 2 (data = update), 2 update
     awareness   = varUint(1) varBytes(awarenessUpdate)
+    query       = varUint(3)                                      "query awareness": nothing follows
     awarenessUpdate = varUint(n) n times (varUint(clientID) varUint(clock) varString(JSON state))
     varUint     = 7 bits per byte, least significant group first, high bit set on every byte but the last
     varBytes    = varUint(length) length bytes;  varString = varBytes of UTF-8
 
 Decoding is strict, every input is hostile: a frame that is not canonical base64, empty, larger than
 ``MAX_MESSAGE_BYTES`` decoded, has a truncated or over-long varint, a length running past its end, an unknown
-message or sync type, trailing bytes, or an awareness update that is not well formed raises a ``FrameError``
-subclass naming what is wrong. Whether the CRDT data inside parses is left to the document service (pycrdt).
+message or sync type, trailing bytes, or an awareness update that is not well formed (more than
+``MAX_AWARENESS_ENTRIES`` entries, a state that is not UTF-8 JSON) raises a ``FrameError`` subclass naming what is
+wrong. Whether the CRDT data inside parses is left to the document service (pycrdt).
+
+**Presence** (docs/websocket.md "Presence"): ``Presence`` is the awareness client id a connection controls and
+the highest clock it has been seen with, as the registry stores it (only when it changes materially:
+``presence_change``), and ``awareness_removal`` the update the server sends for it when the connection closes.
 """
 
 from __future__ import annotations
@@ -33,15 +39,22 @@ MAX_FRAME_CHARS: Final = 4 * ((MAX_MESSAGE_BYTES + 2) // 3)
 MAX_VARUINT: Final = 2**53 - 1
 """lib0 reads varints into JavaScript numbers: nothing above 2^53 - 1 is meaningful."""
 MAX_VARUINT_BYTES: Final = 8  # ceil(53 / 7)
+MAX_AWARENESS_ENTRIES: Final = 256
+"""The most entries one awareness update may carry (a y-websocket client answering "query awareness" sends every
+state it knows: one per user of the document, far below this)."""
+CLOCK_STRIDE: Final = 4
+"""The registry records a connection's awareness clock only when it has advanced by at least this much since the
+clock recorded (see ``presence_change``), so a removal at ``removal_clock`` is accepted by every peer."""
 EMPTY_UPDATE: Final = b"\x00\x00"
 """A Yjs update with no structs and an empty delete set (what a client in sync answers to step 1)."""
 
 
 class MessageType(IntEnum):
-    """y-websocket's top-level message types (only these two are accepted from clients)."""
+    """y-websocket's top-level message types accepted from clients (``auth`` (2) is not)."""
 
     SYNC = 0
     AWARENESS = 1
+    QUERY_AWARENESS = 3
 
 
 class SyncType(IntEnum):
@@ -99,7 +112,7 @@ class TruncatedData(FrameError):
 
 
 class UnknownMessageType(FrameError):
-    """A message type other than sync (0) and awareness (1)."""
+    """A message type other than sync (0), awareness (1) and query awareness (3)."""
 
     kind = "unknown_message_type"
 
@@ -199,14 +212,33 @@ class SyncMessage:
 
 
 @dataclass(frozen=True)
+class AwarenessEntry:
+    """One entry of an awareness update: ``removed`` when its state is JSON ``null`` (the client left)."""
+
+    client_id: int
+    clock: int
+    removed: bool
+
+
+@dataclass(frozen=True)
 class AwarenessMessage:
     """An awareness message; ``update`` is the awareness update exactly as received (relayed, never stored)."""
 
     update: bytes
-    client_ids: tuple[int, ...]
+    entries: tuple[AwarenessEntry, ...]
+
+    @property
+    def client_ids(self) -> tuple[int, ...]:
+        """The client ids of the entries, in order."""
+        return tuple(e.client_id for e in self.entries)
 
 
-Message = SyncMessage | AwarenessMessage
+@dataclass(frozen=True)
+class QueryAwarenessMessage:
+    """y-websocket's "query awareness" (3): the receivers answer with every awareness state they know."""
+
+
+Message = SyncMessage | AwarenessMessage | QueryAwarenessMessage
 
 
 def decode_frame(text: str) -> bytes:
@@ -235,22 +267,28 @@ def encode_frame(message: bytes) -> str:
     return base64.b64encode(message).decode("ascii")
 
 
-def _awareness_client_ids(update: bytes) -> tuple[int, ...]:
+def parse_awareness_update(update: bytes) -> tuple[AwarenessEntry, ...]:
+    """The entries of an awareness update (y-protocols ``applyAwarenessUpdate``'s format), strictly: at most
+    ``MAX_AWARENESS_ENTRIES``, minimal varints within 2^53 - 1, every state UTF-8 JSON, nothing after the last."""
     reader = Reader(update)
     try:
         count = reader.varuint()
-        ids: list[int] = []
+        if count > MAX_AWARENESS_ENTRIES:
+            raise MalformedAwareness(f"more than {MAX_AWARENESS_ENTRIES} awareness entries")
+        entries: list[AwarenessEntry] = []
         for _ in range(count):
-            ids.append(reader.varuint())
-            reader.varuint()  # clock
-            state = reader.varbytes().decode("utf-8")
-            json.loads(state)
+            client_id = reader.varuint()
+            clock = reader.varuint()
+            state = json.loads(reader.varbytes().decode("utf-8"))
+            entries.append(AwarenessEntry(client_id, clock, state is None))
         reader.end()
+    except MalformedAwareness:
+        raise
     except FrameError as exc:
         raise MalformedAwareness(f"malformed awareness update: {exc.reason}") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MalformedAwareness("awareness state is not UTF-8 JSON") from exc
-    return tuple(ids)
+    return tuple(entries)
 
 
 def parse_message(data: bytes) -> Message:
@@ -271,7 +309,10 @@ def parse_message(data: bytes) -> Message:
     if kind == MessageType.AWARENESS:
         update = reader.varbytes()
         reader.end()
-        return AwarenessMessage(update, _awareness_client_ids(update))
+        return AwarenessMessage(update, parse_awareness_update(update))
+    if kind == MessageType.QUERY_AWARENESS:
+        reader.end()
+        return QueryAwarenessMessage()
     raise UnknownMessageType(f"unknown message type {kind}")
 
 
@@ -288,6 +329,75 @@ def sync_message(sync_type: SyncType, payload: bytes) -> bytes:
 def awareness_message(update: bytes) -> bytes:
     """The binary awareness message."""
     return encode_varuint(MessageType.AWARENESS) + encode_varbytes(update)
+
+
+def query_awareness_message() -> bytes:
+    """The binary "query awareness" message."""
+    return encode_varuint(MessageType.QUERY_AWARENESS)
+
+
+# --- presence ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Presence:
+    """The awareness client id a connection controls, the highest clock recorded for it (at most
+    ``CLOCK_STRIDE - 1`` below the highest the connection has sent), and whether it removed its state itself."""
+
+    client_id: int
+    clock: int
+    left: bool = False
+
+
+def presence_change(current: Presence | None, entries: tuple[AwarenessEntry, ...]) -> Presence | None:
+    """What the registry must record after a connection sent ``entries`` (None: nothing material changed).
+
+    - No presence yet: a single entry with a state claims its client id. That is what a y-websocket client sends
+      first on a new connection (its own state, in ``onopen``); later frames may carry *other* clients' states
+      (y-websocket re-broadcasts every awareness change it applies, and answers a query with everything it
+      knows), so they never claim.
+    - The controlled id seen ``CLOCK_STRIDE`` or more above the recorded clock: record the new clock. So the
+      recorded clock is always more than the highest relayed minus ``CLOCK_STRIDE`` (see ``removal_clock``).
+    - The controlled id removed by its client (state ``null``) or set again after that: record it, so a
+      connection whose client said goodbye itself gets no second removal.
+    """
+    if current is None:
+        if len(entries) == 1 and not entries[0].removed:
+            return Presence(entries[0].client_id, entries[0].clock)
+        return None
+    own = [e for e in entries if e.client_id == current.client_id and e.clock >= current.clock]
+    if not own:
+        return None
+    latest = max(own, key=lambda e: e.clock)
+    if latest.removed != current.left and latest.clock > current.clock:
+        return Presence(current.client_id, latest.clock, latest.removed)
+    if latest.clock >= current.clock + CLOCK_STRIDE:
+        return Presence(current.client_id, latest.clock, latest.removed)
+    return None
+
+
+def removal_clock(presence: Presence) -> int:
+    """The clock of the server's removal of ``presence``: ``clock + CLOCK_STRIDE - 1``, capped at 2^53 - 1.
+
+    y-protocols' ``applyAwarenessUpdate`` applies an entry when ``clock > current`` or when ``clock == current``
+    and the state is ``null`` for a client it has. Every clock a peer has for this client id came through the
+    relay from this connection (directly, or echoed by another client), and ``presence_change`` records a clock
+    whenever the relayed one reaches ``recorded + CLOCK_STRIDE``: so every relayed clock is at most
+    ``recorded + CLOCK_STRIDE - 1`` and the removal is always applied. The price: a client that reconnects with
+    the same id (y-websocket keeps it) is shown again by the others once its own clock passes this value (at
+    most ``CLOCK_STRIDE - 1`` awareness updates later; the returning client renews its state every 15 s).
+    """
+    return min(presence.clock + CLOCK_STRIDE - 1, MAX_VARUINT)
+
+
+def awareness_removal(presence: Presence) -> bytes:
+    """The awareness update removing ``presence``'s client (one entry, state ``null`` at ``removal_clock``)."""
+    return (
+        encode_varuint(1)
+        + encode_varuint(presence.client_id)
+        + encode_varuint(removal_clock(presence))
+        + encode_varbytes(b"null")
+    )
 
 
 def error_frame(code: int, reason: str) -> str:

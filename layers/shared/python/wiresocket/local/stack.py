@@ -21,6 +21,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -34,9 +35,12 @@ import boto3
 
 from wiresocket import names
 from wiresocket.config import FUNCTION_SETTINGS
+from wiresocket.domain.pinning import GRACE_SECONDS
+from wiresocket.local.demo import DEFAULT_DEMO_PORT, DemoServer, demo_credentials
 from wiresocket.local.gateway import LocalHttpGateway
 from wiresocket.local.handlers import LocalFunctions
 from wiresocket.local.moto_server import LOCAL_REGION, MotoServer, apply_aws_environment, aws_environment
+from wiresocket.local.regions import RegionalInvoke, regional_environment
 from wiresocket.local.resources import GlobalResources, create_global_resources, create_regional_resources
 from wiresocket.local.ws_gateway import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATE_FILE_NAME: Final = "local.json"
+SECOND_WS_REGION: Final = "us-east-1"
+AWS_REGION_NAME: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 SEEDED_KEYS: Final = ("operator", "dashboard_client", "demo")
 """Keys of ``local.json`` whose values come from the seeder (SPEC §10)."""
 BACKGROUND_INTERVAL_SECONDS: Final = 2.0
@@ -74,6 +80,17 @@ class LocalStackOptions:
     host: str = "127.0.0.1"
     ws_idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS
     ws_max_lifetime: float = DEFAULT_MAX_LIFETIME_SECONDS
+    demo_port: int = DEFAULT_DEMO_PORT
+    """The demo page and token broker (local/demo.py); 0 disables them. Fixed by default: the demo app's
+    allowed domains are ``localhost:5173`` and ``127.0.0.1:5173``."""
+    demo_dir: Path | None = None
+    """Where the demo bundle is (default: ``clients/js/dist`` of the source tree)."""
+    second_ws_port: int | None = None
+    """A second WebSocket emulator as another AWS region (``second_ws_region``), for region pinning (4009);
+    None: one region only. 0: any free port."""
+    second_ws_region: str = SECOND_WS_REGION
+    pin_grace_seconds: int = GRACE_SECONDS
+    """How long a document stays pinned after its last user left (shorter only for tests)."""
 
 
 def _real_seeder(endpoint_url: str, settings: dict[str, str]) -> Mapping[str, object]:
@@ -171,6 +188,8 @@ class LocalStack:
         self._moto: MotoServer | None = None
         self._gateway: LocalHttpGateway | None = None
         self._ws_gateway: LocalWebSocketGateway | None = None
+        self._demo: DemoServer | None = None
+        self._second_ws_gateway: LocalWebSocketGateway | None = None
         self._stop_background = threading.Event()
         self._background: threading.Thread | None = None
         self.state: dict[str, object] = {}
@@ -202,9 +221,16 @@ class LocalStack:
 
         self._gateway = LocalHttpGateway(self._invoke, routes=self._routes, host=opts.host, port=opts.http_port)
         control_plane_url = self._gateway.bind()
-        # --- WebSocket emulator (SPEC §10): bound now, served with the HTTP gateway.
+        # --- WebSocket emulator (SPEC §10): bound now, served with the HTTP gateway. With a second region, both
+        # invoke through a RegionalInvoke that applies their region's settings (local/regions.py).
+        ws_invoke, second_invoke = self._invoke, None
+        if opts.second_ws_port is not None:
+            if opts.second_ws_region == self._region or not AWS_REGION_NAME.fullmatch(opts.second_ws_region):
+                raise LocalStackError("the second WebSocket region must be an AWS region name other than the first")
+            lock = threading.Lock()
+            ws_invoke, second_invoke = RegionalInvoke(self._invoke, {}, lock), RegionalInvoke(self._invoke, {}, lock)
         self._ws_gateway = LocalWebSocketGateway(
-            self._invoke,
+            ws_invoke,
             host=opts.host,
             port=opts.ws_port,
             region=self._region,
@@ -212,6 +238,20 @@ class LocalStack:
             max_lifetime=opts.ws_max_lifetime,
         )
         websocket_url = self._ws_gateway.bind()
+        websocket_urls = {self._region: websocket_url}
+        if second_invoke is not None and opts.second_ws_port is not None:
+            self._second_ws_gateway = LocalWebSocketGateway(
+                second_invoke,
+                host=opts.host,
+                port=opts.second_ws_port,
+                region=opts.second_ws_region,
+                idle_timeout=opts.ws_idle_timeout,
+                max_lifetime=opts.ws_max_lifetime,
+            )
+            websocket_urls[opts.second_ws_region] = self._second_ws_gateway.bind()
+
+        # --- Demo page and token broker (issue 6, local/demo.py): bound now, so a busy port fails the start.
+        demo_url = self._bind_demo()
 
         session = boto3.session.Session(region_name=self._region)
         resources = create_global_resources(
@@ -224,6 +264,19 @@ class LocalStack:
         create_regional_resources(lambda r: session.client("dynamodb", region_name=r, endpoint_url=endpoint_url))
         settings = settings_environment(resources, region=self._region, issuer_base=control_plane_url)
         settings[names.ENV_WS_MANAGEMENT_ENDPOINT] = self._ws_gateway.management_url
+        settings[names.ENV_WS_PUBLIC_URL] = websocket_url
+        settings[names.ENV_DATA_REGION] = self._region
+        settings[names.ENV_PIN_GRACE_SECONDS] = str(opts.pin_grace_seconds)
+        if self._second_ws_gateway is not None:
+            assert isinstance(ws_invoke, RegionalInvoke) and isinstance(second_invoke, RegionalInvoke)
+            ws_invoke.set_overrides(regional_environment(settings))
+            second_invoke.set_overrides(
+                {
+                    names.ENV_DATA_REGION: opts.second_ws_region,
+                    names.ENV_WS_MANAGEMENT_ENDPOINT: self._second_ws_gateway.management_url,
+                    names.ENV_WS_PUBLIC_URL: websocket_urls[opts.second_ws_region],
+                }
+            )
         os.environ.update(settings)
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # there is no X-Ray daemon locally
 
@@ -236,13 +289,20 @@ class LocalStack:
         self._gateway.serve()
         wait_until_answering(control_plane_url)
         self._ws_gateway.serve()
-        wait_until_answering(websocket_url.replace("ws://", "http://", 1))  # a plain GET is answered with 426
+        wait_until_answering(websocket_url.replace("ws://", "http://", 1))  # GET / is ws_http's health check
+        if self._second_ws_gateway is not None:
+            self._second_ws_gateway.serve()
+            wait_until_answering(websocket_urls[opts.second_ws_region].replace("ws://", "http://", 1))
         self._start_background_tasks()
+        self._serve_demo(control_plane_url, websocket_url, seeded)
 
         state: dict[str, object] = {
             "control_plane_url": control_plane_url,
             "websocket_url": websocket_url,
+            # Every local WebSocket region (two with --second-ws-port): region pinning redirects between them.
+            "websocket_urls": websocket_urls,
             **{key: seeded.get(key) for key in SEEDED_KEYS},
+            "demo_url": demo_url,  # the demo page (None with --demo-port 0)
             # Where the local AWS resources are, for the AWS CLI/boto3 (`--endpoint-url`) and the e2e tests.
             "aws": {
                 "endpoint_url": endpoint_url,
@@ -257,6 +317,21 @@ class LocalStack:
         write_state_file(opts.state_dir, state)
         self.state = state
         return state
+
+    def _bind_demo(self) -> str | None:
+        """Bind the demo listener (``--demo-port``, 0 = none); its page URL."""
+        if not self.options.demo_port:
+            return None
+        self._demo = DemoServer(host=self.options.host, port=self.options.demo_port, dist_dir=self.options.demo_dir)
+        return self._demo.bind()
+
+    def _serve_demo(self, control_plane_url: str, websocket_url: str, seeded: Mapping[str, object]) -> None:
+        if self._demo is not None:
+            self._demo.serve(
+                control_plane_url=control_plane_url,
+                websocket_url=websocket_url,
+                credentials=demo_credentials(seeded.get("demo")),
+            )
 
     def _start_background_tasks(self) -> None:
         self._stop_background.clear()
@@ -284,9 +359,15 @@ class LocalStack:
     def stop(self) -> None:
         """Stop the background tasks, the gateways and moto (idempotent). Files are left in place."""
         self._stop_background.set()
+        if self._demo is not None:
+            self._demo.stop()
+            self._demo = None
         if self._background is not None:
             self._background.join(timeout=BACKGROUND_INTERVAL_SECONDS * 5)
             self._background = None
+        if self._second_ws_gateway is not None:
+            self._second_ws_gateway.stop()
+            self._second_ws_gateway = None
         if self._ws_gateway is not None:  # first: its $disconnect invocations still need moto
             self._ws_gateway.stop()
             self._ws_gateway = None
@@ -307,6 +388,12 @@ def _field(section: object, key: str) -> str:
     return str(value)
 
 
+def _region_lines(urls: object) -> list[str]:
+    if not isinstance(urls, Mapping) or len(urls) < 2:
+        return []
+    return [f"  ws {region:<13} {url}" for region, url in urls.items()]
+
+
 def print_summary(state: Mapping[str, object], state_file: Path, out: TextIO) -> None:
     """The human summary. It prints the local demo credentials on purpose (SPEC §10), and nothing else secret."""
     operator, dashboard, demo = state.get("operator"), state.get("dashboard_client"), state.get("demo")
@@ -315,6 +402,7 @@ def print_summary(state: Mapping[str, object], state_file: Path, out: TextIO) ->
         "WireSocket local stack is running (Ctrl-C to stop).",
         f"  control plane    {state['control_plane_url']}",
         f"  websocket        {state['websocket_url']}",
+        *_region_lines(state.get("websocket_urls")),
         f"  ws management    {_field(state.get('aws'), 'websocket_management_url')}",
         f"  operator         {_field(operator, 'username')} / {_field(operator, 'password')}",
         f"  dashboard client {_field(dashboard, 'client_id')} / {_field(dashboard, 'client_secret')}",
@@ -322,6 +410,7 @@ def print_summary(state: Mapping[str, object], state_file: Path, out: TextIO) ->
         f"  demo app         {_field(demo, 'app_id')}",
         f"  demo client      {_field(demo, 'client_id')} / {_field(demo, 'client_secret')}",
         f"  allowed domains  {_field(demo, 'allowed_domains')}",
+        *([f"  demo page        {state['demo_url']}"] if state.get("demo_url") else []),
         f"  state file       {state_file}",
         "",
         "Try:",

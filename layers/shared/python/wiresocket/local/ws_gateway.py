@@ -74,7 +74,17 @@ from wiresocket.local.connections_api import (
     ManagementApiServer,
     PayloadTooLargeError,
 )
-from wiresocket.local.gateway import LOCAL_STAGE, BadRequestError, Invoke
+from wiresocket.local.gateway import (
+    LOCAL_STAGE,
+    BadRequestError,
+    CompiledResource,
+    IncomingRequest,
+    Invoke,
+    MalformedProxyResponseError,
+    RouteMatch,
+    build_proxy_event,
+    proxy_result_to_response,
+)
 from wiresocket.local.handlers import LOCAL_ACCOUNT_ID, HandlerLoadError
 from wiresocket.local.ws_events import (
     CONNECT_ROUTE,
@@ -95,6 +105,7 @@ from wiresocket.local.ws_events import (
     new_connection_id,
     new_request_id,
 )
+from wiresocket.names import DATA_PLANE_HTTP_PATHS
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +224,7 @@ class LocalWebSocketGateway:
         connect_function: str = "ws_connect",
         disconnect_function: str = "ws_connect",
         default_function: str = "ws_message",
+        http_function: str | None = "ws_http",
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
         max_lifetime: float = DEFAULT_MAX_LIFETIME_SECONDS,
         max_frame_bytes: int = MAX_FRAME_BYTES,
@@ -231,6 +243,7 @@ class LocalWebSocketGateway:
         self._connect_function = connect_function
         self._disconnect_function = disconnect_function
         self._default_function = default_function
+        self._http_function = http_function
         self._idle_timeout = idle_timeout
         self._max_lifetime = max_lifetime
         self._max_frame_bytes = max_frame_bytes
@@ -436,7 +449,9 @@ class LocalWebSocketGateway:
             # websockets answers it itself (400, 426, ...) when it repeats them.
             connection.protocol.process_request(request)
         except InvalidHandshake:
-            return None
+            # Not an upgrade: the data-plane HTTP paths go to ws_http (this gateway's region and URL as stage
+            # variables); anything else is left to websockets (426 for a plain GET).
+            return await self._serve_http(connection, request)
         raw_path, _, raw_query = request.path.partition("?")
         handshake = HandshakeRequest(
             raw_path=raw_path,
@@ -504,6 +519,39 @@ class LocalWebSocketGateway:
             last_active_epoch=now,
         )
         return None
+
+    async def _serve_http(self, connection: ServerConnection, request: Request) -> Response | None:
+        """``GET /discovery``, ``/usage``, ``/health``, ``/`` (issue 6): a REST proxy v1 event to ``ws_http``."""
+        raw_path, _, raw_query = request.path.partition("?")
+        function = self._http_function
+        if function is None or raw_path not in DATA_PLANE_HTTP_PATHS:
+            return None
+        stage = self._stage_info
+        incoming = IncomingRequest(
+            method=request.method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=list(request.headers.raw_items()),
+            body=b"",  # websockets refuses requests with a body
+            source_ip=str(connection.remote_address[0]),
+        )
+        match = RouteMatch(CompiledResource(raw_path, (), {"ANY": function}), {}, function)
+        try:
+            event = build_proxy_event(incoming, match, domain_name=stage.domain_name, port=stage.port)
+        except BadRequestError:
+            return _json_response(HTTPStatus.BAD_REQUEST, {"message": "Bad Request"})
+        event["stageVariables"] = {"wsRegion": self._region, "wsUrl": self.url}
+        try:
+            result = proxy_result_to_response(await self._call(function, event))
+        except (HandlerLoadError, MalformedProxyResponseError) as exc:
+            logger.error("data-plane http function %s failed: %s", function, exc)
+            return _json_response(HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
+        except Exception:
+            logger.exception("data-plane http function %s failed", function)
+            return _json_response(HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
+        headers = Headers([("Date", email.utils.formatdate(usegmt=True)), *result.headers])
+        headers["Content-Length"] = str(len(result.body))
+        return Response(result.status, _phrase(result.status), headers, result.body)
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         # API Gateway echoes what $connect put in its Sec-WebSocket-Protocol response header.

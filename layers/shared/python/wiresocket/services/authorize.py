@@ -30,21 +30,25 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, cast
 
-from wiresocket.domain.apps import App
-from wiresocket.domain.clients import ClientRef, DashboardClient
 from wiresocket.domain.connections import AuthorizedConnection, is_document_name, validate_limits
 from wiresocket.domain.errors import InvalidInput, WireSocketError
-from wiresocket.domain.keys import SigningKey
-from wiresocket.domain.origins import OriginDecision, OriginPolicy, domain_claims
-from wiresocket.domain.plans import Plan
-from wiresocket.domain.refresh import RefreshFamily, RefreshToken
-from wiresocket.domain.tenants import Tenant
-from wiresocket.domain.users import User
+from wiresocket.domain.origins import OriginPolicy, domain_claims
 from wiresocket.names import AUDIENCE_API, LICENSE_REGIONS, SCOPE_API
-from wiresocket.ports import Clock, IdentityDirectory, Write
-from wiresocket.services.verification import TokenRejected, TokenVerifier
+from wiresocket.services.verification import TokenRejected
+
+if TYPE_CHECKING:  # annotations only: every import here is cold-start time of the authorizer
+    from wiresocket.domain.apps import App
+    from wiresocket.domain.clients import ClientRef, DashboardClient
+    from wiresocket.domain.keys import SigningKey
+    from wiresocket.domain.origins import OriginDecision
+    from wiresocket.domain.plans import Plan
+    from wiresocket.domain.refresh import RefreshFamily, RefreshToken
+    from wiresocket.domain.tenants import Tenant
+    from wiresocket.domain.users import User
+    from wiresocket.ports import Clock, IdentityDirectory, Write
+    from wiresocket.services.verification import TokenVerifier
 
 SUBPROTOCOL_MARKERS: Final = ("access_token", "Bearer")
 QUERY_TOKEN_NAMES: Final = ("token", "access_token")
@@ -92,27 +96,47 @@ the revoking call has returned, and another container's cache cannot be told in 
 cached."""
 
 
+class StateReads(Protocol):
+    """The four reads the verifier makes (``adapters.dynamo_state.DynamoStateReader``, or a whole directory)."""
+
+    def tenant_with_keys(self, tenant_id: str) -> tuple[Tenant | None, list[SigningKey]]:
+        """The tenant and all its keys."""
+
+    def app(self, tenant_id: str, app_id: str) -> App | None:
+        """One app."""
+
+    def plan(self, plan_id: str) -> Plan | None:
+        """One plan."""
+
+    def user(self, tenant_id: str, user_id: str) -> User | None:
+        """One user."""
+
+
 class CachedStateDirectory:
     """A read-only ``IdentityDirectory`` that caches the reads the verifier makes for at most ``ttl_seconds``.
 
     Cached: ``tenant_with_keys`` (per tenant), ``app`` (per tenant and app), ``plan`` (per plan), ``user``
     (per tenant and user), including "not found", so a flood of tokens naming unknown tenants costs one read
     per tenant per TTL. ``ttl_seconds=0`` disables caching, and kinds named in ``always_fresh`` (``tenant``,
-    ``app``, ``plan``, ``user``) are never cached. Everything else is passed through; ``commit`` refuses (the
-    data plane never writes the directory).
+    ``app``, ``plan``, ``user``) are never cached. Everything else is passed through to ``rest()`` (default:
+    ``directory`` itself, which must then be a whole ``IdentityDirectory``; the authorizer reads its state with
+    a lighter reader and builds the whole directory only if a pass-through is ever called); ``commit`` refuses
+    (the data plane never writes the directory).
     """
 
     def __init__(
         self,
-        directory: IdentityDirectory,
+        directory: StateReads,
         clock: Clock,
         *,
         ttl_seconds: float,
         always_fresh: frozenset[str] = frozenset(),
+        rest: Callable[[], IdentityDirectory] | None = None,
     ) -> None:
         if ttl_seconds < 0:
             raise ValueError("ttl_seconds must not be negative")
         self._directory = directory
+        self._rest = rest
         self._clock = clock
         self._ttl = ttl_seconds
         self._always_fresh = always_fresh
@@ -159,13 +183,16 @@ class CachedStateDirectory:
 
     # Not on the authorizer's path: passed through uncached.
 
+    def _full(self) -> IdentityDirectory:
+        return self._rest() if self._rest is not None else cast("IdentityDirectory", self._directory)
+
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         """The tenant (uncached)."""
-        return self._directory.get_tenant(tenant_id)
+        return self._full().get_tenant(tenant_id)
 
     def all_keys(self) -> Iterator[SigningKey]:
         """Every key (uncached)."""
-        return self._directory.all_keys()
+        return self._full().all_keys()
 
     def commit(self, writes: Sequence[Write]) -> None:
         """Refused: this view is read-only."""
@@ -173,27 +200,27 @@ class CachedStateDirectory:
 
     def client(self, client_id: str) -> ClientRef | None:
         """Uncached."""
-        return self._directory.client(client_id)
+        return self._full().client(client_id)
 
     def user_by_username(self, username: str) -> User | None:
         """Uncached."""
-        return self._directory.user_by_username(username)
+        return self._full().user_by_username(username)
 
     def dashboard_client(self, client_id: str) -> DashboardClient | None:
         """Uncached."""
-        return self._directory.dashboard_client(client_id)
+        return self._full().dashboard_client(client_id)
 
     def refresh_token(self, token_hash: str) -> RefreshToken | None:
         """Uncached."""
-        return self._directory.refresh_token(token_hash)
+        return self._full().refresh_token(token_hash)
 
     def refresh_family(self, family_id: str) -> RefreshFamily | None:
         """Uncached."""
-        return self._directory.refresh_family(family_id)
+        return self._full().refresh_family(family_id)
 
     def secret_pepper(self) -> tuple[bytes, str] | None:
         """Uncached."""
-        return self._directory.secret_pepper()
+        return self._full().secret_pepper()
 
 
 # --- The handshake request --------------------------------------------------------------------------------------
@@ -385,18 +412,29 @@ class AuthorizerOutcome:
 
 
 def _policy(method_arn: str, principal_id: str, *, allow: bool, context: dict[str, Any] | None) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
-        APIGatewayAuthorizerResponseWebSocket,
-    )
+    """The IAM policy API Gateway expects from a WebSocket REQUEST authorizer: ``Allow`` on this stage's
+    ``$connect`` route, or ``Deny`` on all its routes.
 
-    response = APIGatewayAuthorizerResponseWebSocket.from_route_arn(method_arn, principal_id, context)
-    if response.region == "" or response.api_id == "" or response.stage == "":
+    The same document powertools' ``APIGatewayAuthorizerResponseWebSocket.from_route_arn(...)`` with
+    ``allow_route("$connect")`` / ``deny_all_routes()`` and ``asdict()`` builds (tests/unit/test_authorize.py
+    compares the two), written out because importing powertools costs a quarter of this function's cold-start
+    budget (see ``edge.telemetry``). One deliberate difference: the resource keeps the partition of the
+    ``methodArn`` (powertools' ``from_route_arn`` always writes ``aws``, wrong in ``aws-cn``/``aws-us-gov``). A
+    ``methodArn`` without partition, region, API id or stage is refused.
+    """
+    parts = method_arn.split(":")
+    route = parts[5].split("/") if len(parts) >= 6 else []
+    if len(route) < 2 or "" in (parts[1], parts[3], route[0], route[1]):
         raise ValueError("malformed methodArn")
-    if allow:
-        response.allow_route(CONNECT_ROUTE)
-    else:
-        response.deny_all_routes()
-    result: dict[str, Any] = response.asdict()
+    resource = CONNECT_ROUTE if allow else "*"
+    arn = f"arn:{parts[1]}:execute-api:{parts[3]}:{parts[4]}:{route[0]}/{route[1]}/{resource}"
+    statement = {"Action": "execute-api:Invoke", "Effect": "Allow" if allow else "Deny", "Resource": [arn]}
+    result: dict[str, Any] = {
+        "principalId": principal_id,
+        "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+    }
+    if context:
+        result["context"] = context
     return result
 
 
@@ -408,14 +446,9 @@ def authorize_event(event: object, authorizer: Callable[[], ConnectionAuthorizer
     if not isinstance(method_arn, str) or not method_arn.startswith("arn:"):
         return AuthorizerOutcome("unauthorized", "no methodArn")
     try:
-        from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
-            APIGatewayAuthorizerRequestEvent,
-        )
-
-        parsed = APIGatewayAuthorizerRequestEvent(event)
-        request = ConnectRequest.from_event(parsed.raw_event)
+        request = ConnectRequest.from_event(event)
         connection = authorizer().authorize_connection(request)
-        policy = _policy(parsed.method_arn, connection.principal_id, allow=True, context=connection.context())
+        policy = _policy(method_arn, connection.principal_id, allow=True, context=connection.context())
         return AuthorizerOutcome("allow", "allowed", policy)
     except Unauthenticated as exc:
         return AuthorizerOutcome("unauthorized", exc.reason)

@@ -14,19 +14,31 @@ raised atomically with the registry write. API Gateway cannot send a frame durin
 connection over a limit is **accepted** (200) and registered as refused; its first frame on ``$default`` is
 answered with the error frame (``{"type":"error","code":4004,…}``) and the connection is closed
 (``services.relay``). Removing a record (``$disconnect``, a 410 prune, termination) returns its counters once.
+
+**Region pinning** (``domain.pinning``): the same registry refuses, with 4009 ``REDIRECT:<url>``, a connection
+to a document pinned to another WebSocket region, the same way (accepted, refused on its first frame). The URL
+is this region's public ``wss://`` URL (``ws_url``; empty: ``wss://{domainName}/{stage}`` of the event).
+
+**Presence** (``services.presence``): with a ``PresenceService`` wired (built on the first ``$disconnect``: the
+``$connect`` cold start never imports it), ``$disconnect`` also posts the removal of
+the awareness client id the connection controlled to the document's remaining connections (never failing the
+disconnect), so the others see the user leave at once rather than after the 30 s awareness timeout.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, new_record, registry_key
 from wiresocket.domain.errors import InvalidInput
 from wiresocket.domain.limits import Refusal
 from wiresocket.names import LICENSE_REGIONS
 from wiresocket.ports import Clock
+
+if TYPE_CHECKING:
+    from wiresocket.services.presence import PresenceService
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +74,9 @@ class ConnectionRegistry(Protocol):
 class ConnectionLimits(Protocol):
     """A registry that enforces the connect-time plan limits atomically (its ``delete`` returns the counters)."""
 
-    def admit(self, record: ConnectionRecord, limits: Mapping[str, int]) -> Refusal | None:
-        """Register ``record`` within the limits, or register it as refused and return why."""
+    def admit(self, record: ConnectionRecord, limits: Mapping[str, int], ws_url: str = "") -> Refusal | None:
+        """Register ``record`` within the document's pin and the limits, or register it as refused and return
+        why. ``ws_url``: this region's public ``wss://`` URL (recorded in the pin the connection sets)."""
         ...
 
     def refusal(self, license_region: str, key: str) -> Refusal | None:
@@ -86,6 +99,8 @@ class ConnectionService:
         endpoint: str,
         max_lifetime_seconds: int = 2 * 3600,
         limits: ConnectionLimits | None = None,
+        ws_url: str = "",
+        presence: Callable[[], PresenceService] | None = None,
     ) -> None:
         self._registry = registry
         self._clock = clock
@@ -93,16 +108,19 @@ class ConnectionService:
         self._endpoint = endpoint
         self._max_lifetime = max_lifetime_seconds
         self._limits = limits
+        self._ws_url = ws_url
+        self._presence = presence
 
     def register(self, connection_id: str, authorized: AuthorizedConnection, *, endpoint: str = "") -> ConnectionRecord:
         """Record a connection the authorizer allowed, in its license region's table."""
         return self.admit(connection_id, authorized, endpoint=endpoint)[0]
 
     def admit(
-        self, connection_id: str, authorized: AuthorizedConnection, *, endpoint: str = ""
+        self, connection_id: str, authorized: AuthorizedConnection, *, endpoint: str = "", ws_url: str = ""
     ) -> tuple[ConnectionRecord, Refusal | None]:
-        """Record a connection, counted against the plan limits; the refusal if it is over one (it is then
-        registered as refused, so its first frame can be answered with the close code)."""
+        """Record a connection, counted against the plan limits and held to the document's region pin; the
+        refusal if it is over a limit or pinned elsewhere (it is then registered as refused, so its first frame
+        can be answered with the close code). ``ws_url``: the public URL when none was configured."""
         record = new_record(
             connection_id,
             authorized,
@@ -114,7 +132,7 @@ class ConnectionService:
         if self._limits is None:
             self._registry.put(record)
             return record, None
-        return record, self._limits.admit(record, authorized.limits)
+        return record, self._limits.admit(record, authorized.limits, self._ws_url or ws_url)
 
     def refusal(self, license_region: str, ws_region: str, connection_id: str) -> Refusal | None:
         """Why ``$connect`` refused this connection (None: admitted, unknown, or no limits enforced)."""
@@ -122,8 +140,14 @@ class ConnectionService:
             return None
         return self._limits.refusal(license_region, registry_key(ws_region, connection_id))
 
-    def unregister(self, connection_id: str, license_region: str) -> None:
-        """Forget a connection (idempotent)."""
+    def unregister(
+        self, connection_id: str, license_region: str, *, authorized: AuthorizedConnection | None = None
+    ) -> None:
+        """Forget a connection (idempotent); with its ``authorized`` context and presence wired, also announce the
+        removal of its awareness state to the document's other connections (best effort)."""
+        if self._presence is not None and authorized is not None and authorized.license_region == license_region:
+            self._presence().depart(authorized, self._ws_region, connection_id)
+            return
         self._registry.delete(license_region, registry_key(self._ws_region, connection_id))
 
     def forget(self, record: ConnectionRecord) -> None:
@@ -162,6 +186,13 @@ def _event_endpoint(context: Mapping[str, Any]) -> str:
     return ""
 
 
+def _event_public_url(context: Mapping[str, Any]) -> str:
+    domain, stage = context.get("domainName"), context.get("stage")
+    if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
+        return f"wss://{domain}/{stage}"
+    return ""
+
+
 def handle_connection_event(event: object, service: Callable[[], ConnectionService]) -> tuple[dict[str, Any], str]:
     """Run ``$connect`` or ``$disconnect``; returns the proxy response and a short outcome for the log."""
     context = event.get("requestContext") if isinstance(event, dict) else None
@@ -177,7 +208,9 @@ def handle_connection_event(event: object, service: Callable[[], ConnectionServi
         return _response(403 if event_type == "CONNECT" else 200), "no valid authorizer context"
     if event_type == "CONNECT":
         try:
-            _, refusal = service().admit(connection_id, authorized, endpoint=_event_endpoint(context))
+            _, refusal = service().admit(
+                connection_id, authorized, endpoint=_event_endpoint(context), ws_url=_event_public_url(context)
+            )
         except InvalidInput:
             return _response(403), "invalid connection"
         except Exception as exc:
@@ -189,7 +222,7 @@ def handle_connection_event(event: object, service: Callable[[], ConnectionServi
         return _response(200, headers), "registered"
     if event_type == "DISCONNECT":
         try:
-            service().unregister(connection_id, authorized.license_region)
+            service().unregister(connection_id, authorized.license_region, authorized=authorized)
         except Exception as exc:  # TTL reaps it; a terminator's 410 removes it too
             logger.warning("removing a connection failed: %s", type(exc).__name__)
             return _response(200), "removal failed"

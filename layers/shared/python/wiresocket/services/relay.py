@@ -13,11 +13,15 @@ For every text frame of a connection, in this order (the first refusal decides):
    ``Rate limit exceeded: <LIMIT> ops/min`` and the connection is closed.
 3. **Framing** — a frame that is not a well-formed y-websocket message (``domain.yprotocol``) gets 4000 with
    the defect; the connection stays open and the frame is dropped, except a frame over 128 KB, which closes it.
-4. **Protocol** — sync step 1: the sender gets sync step 2 with exactly the update it lacks, then the
-   server's sync step 1 (so it sends what the server lacks). Sync step 2 and update: validated by pycrdt,
+4. **Protocol** — sync step 1: the sender gets sync step 2 with exactly the update it lacks (a state over one
+   message's size comes as update messages first, the last part in the sync step 2: ``services.documents``),
+   then the server's sync step 1 (so it sends what the server lacks). Sync step 2 and update: validated by pycrdt,
    appended to the document's state (license region), relayed to the document's other connections as an
    update message; data pycrdt cannot decode gets 4000, is dropped and changes nothing. Awareness: relayed
-   to the others as received, never stored.
+   to the others as received, never stored; the client id the connection controls and a recent clock are
+   recorded on its registry record first (``services.presence``, only on material changes) so that
+   ``$disconnect`` can announce its removal. Query awareness (3): relayed to the others, whose clients answer
+   with every state they know (docs/websocket.md "Presence").
 
 Relaying goes to every connection of the document in the registry (any WebSocket region: each record names
 its own endpoint); a connection the management API reports gone (410) is removed from the registry.
@@ -51,6 +55,7 @@ from wiresocket.domain.yprotocol import (
     AwarenessMessage,
     FrameError,
     FrameTooLarge,
+    QueryAwarenessMessage,
     SyncMessage,
     SyncType,
     encode_frame,
@@ -60,6 +65,7 @@ from wiresocket.domain.yprotocol import (
 )
 from wiresocket.ports import Clock
 from wiresocket.services.documents import DocumentRef, DocumentService, InvalidCrdt
+from wiresocket.services.presence import PresenceService
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +142,7 @@ class Sender:
 class Outcome:
     """What happened to one frame (for the log and the tests)."""
 
-    kind: str  # "sync_step1" | "update" | "empty_update" | "awareness" | "refused" | "gone"
+    kind: str  # "sync_step1" | "update" | "empty_update" | "awareness" | "query_awareness" | "refused" | "gone"
     refusal: Refusal | None = None
     sent: list[str] = field(default_factory=list)  # frames posted to the sender
     relayed: int = 0  # connections the frame reached
@@ -170,6 +176,7 @@ class RelayService:
         clock: Clock,
         *,
         relay_workers: int = RELAY_WORKERS,
+        presence: PresenceService | None = None,
     ) -> None:
         self._documents = documents
         self._connections = connections
@@ -178,6 +185,7 @@ class RelayService:
         self._poster = poster
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=relay_workers) if relay_workers > 1 else None
+        self._presence = presence
 
     def refuse_unknown(self, endpoint: str, connection_id: str, ws_region: str, frame: str) -> None:
         """Send ``frame`` to a connection we know nothing else about, then close it."""
@@ -221,7 +229,11 @@ class RelayService:
             return self._refuse(sender, Refusal(CloseCode.INVALID_MESSAGE, exc.reason, close=close))
         try:
             if isinstance(message, AwarenessMessage):
+                if self._presence is not None:  # recorded before relaying: see domain.yprotocol.removal_clock
+                    self._presence.observe(a.license_region, sender.ws_region, sender.connection_id, message.entries)
                 return self._relay(sender, "awareness", body)
+            if isinstance(message, QueryAwarenessMessage):
+                return self._relay(sender, "query_awareness", body)
             assert isinstance(message, SyncMessage)
             if message.sync_type is SyncType.STEP1:
                 return self._answer_step1(sender, message.payload)
@@ -231,10 +243,12 @@ class RelayService:
 
     def _answer_step1(self, sender: Sender, state_vector: bytes) -> Outcome:
         answer = self._documents.answer_step1(sender.document, state_vector)
-        frames = [
-            encode_frame(sync_message(SyncType.STEP2, answer.missing)),
-            encode_frame(sync_message(SyncType.STEP1, answer.server_state_vector)),
-        ]
+        # A state too large for one message comes in parts: all but the last as updates, the last as the sync
+        # step 2 (y-websocket reports "synced" on it), each within API Gateway's 128 KB message quota.
+        *leading, last = answer.parts
+        frames = [encode_frame(sync_message(SyncType.UPDATE, part)) for part in leading]
+        frames.append(encode_frame(sync_message(SyncType.STEP2, last)))
+        frames.append(encode_frame(sync_message(SyncType.STEP1, answer.server_state_vector)))
         outcome = Outcome("sync_step1")
         for frame in frames:
             if not self._poster.post(sender.endpoint, sender.connection_id, sender.ws_region, frame):

@@ -1,0 +1,214 @@
+"""The directory's security state (tenant with keys, app, plan, user) read with a plain botocore client.
+
+The ``$connect`` authorizer reads these four kinds of item and nothing else, fresh on every handshake (SPEC §8).
+Going through pynamodb would cost its import and its own botocore session at every cold start of the
+authorizer (about 40 ms of CPU, a third of the ``cold_start`` budget); these reads are four lines of
+low-level DynamoDB each. Same table, same items, same consistency as ``DynamoDirectory`` (strongly consistent
+``Query``/``GetItem``), and the same domain objects out: tests/integration/test_dynamo_state.py proves it
+item for item against ``DynamoDirectory``. Writes and every other read stay in ``DynamoDirectory``.
+
+Item layout: see ``directory_models``. A read error (throttling, network, a malformed item) is
+``DependencyUnavailable``: the callers fail closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from wiresocket.domain.apps import App, AppStatus
+from wiresocket.domain.errors import DependencyUnavailable
+from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey
+from wiresocket.domain.plans import Plan, PlanLimits, PlanStatus
+from wiresocket.domain.tenants import Tenant, TenantStatus
+from wiresocket.domain.users import User, UserRole, UserStatus
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_T = TypeVar("_T")
+
+
+class _Item:
+    """Attribute access over one raw DynamoDB item (``{"name": {"S": ...}}``); a missing or NULL attribute is
+    ``None``."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    def opt(self, name: str) -> Any:
+        value = self._raw.get(name)
+        if not value or "NULL" in value:
+            return None
+        kind, inner = next(iter(value.items()))
+        if kind in {"S", "B", "BOOL"}:
+            return inner
+        if kind == "N":
+            return int(inner) if inner.lstrip("-").isdigit() else int(float(inner))
+        if kind == "L":
+            return [_Item({"v": v}).opt("v") for v in inner]
+        raise ValueError(f"unexpected attribute type {kind}")
+
+    def get(self, name: str) -> Any:
+        value = self.opt(name)
+        if value is None:
+            raise ValueError(f"missing attribute {name}")
+        return value
+
+
+def _tenant(item: _Item) -> Tenant:
+    return Tenant(
+        tenant_id=item.get("tenant_id"),
+        name=item.get("name"),
+        status=TenantStatus(item.get("status")),
+        created_at=item.get("created_at"),
+        updated_at=item.get("updated_at"),
+    )
+
+
+def _key(item: _Item) -> SigningKey:
+    sealed = None
+    wrapped, nonce, ciphertext = item.opt("wrapped_data_key"), item.opt("nonce"), item.opt("ciphertext")
+    if ciphertext is not None and wrapped is not None and nonce is not None:
+        sealed = EncryptedPrivateKey(
+            wrapped_data_key=wrapped, nonce=nonce, ciphertext=ciphertext, master_key_id=item.opt("master_key_id") or ""
+        )
+    return SigningKey(
+        tenant_id=item.get("tenant_id"),
+        kid=item.get("kid"),
+        state=KeyState(item.get("state")),
+        created_at=item.get("created_at"),
+        public_n=item.get("public_n"),
+        public_e=item.get("public_e"),
+        sealed=sealed,
+        activated_at=item.opt("activated_at"),
+        retire_after=item.opt("retire_after"),
+        ended_at=item.opt("ended_at"),
+    )
+
+
+def _app(item: _Item) -> App:
+    return App(
+        tenant_id=item.get("tenant_id"),
+        app_id=item.get("app_id"),
+        name=item.get("name"),
+        client_id=item.get("client_id"),
+        secret_hash=item.get("secret_hash"),
+        status=AppStatus(item.get("status")),
+        license_region=item.get("license_region"),
+        allowed_domains=tuple(str(d) for d in item.opt("allowed_domains") or ()),
+        plan_id=item.opt("plan_id"),
+        credential_generation=item.get("credential_generation"),
+        created_at=item.get("created_at"),
+        updated_at=item.get("updated_at"),
+    )
+
+
+def _plan(item: _Item) -> Plan:
+    return Plan(
+        plan_id=item.get("plan_id"),
+        name=item.get("name"),
+        status=PlanStatus(item.get("status")),
+        limits=PlanLimits(
+            max_connections=item.get("max_connections"),
+            max_documents=item.get("max_documents"),
+            max_users_per_doc=item.get("max_users_per_doc"),
+            ops_per_minute=item.get("ops_per_minute"),
+        ),
+        free=bool(item.opt("free")),
+        created_at=item.get("created_at"),
+    )
+
+
+def _user(item: _Item) -> User:
+    return User(
+        tenant_id=item.get("tenant_id"),
+        user_id=item.get("user_id"),
+        username=item.get("username"),
+        password_hash=item.get("password_hash"),
+        role=UserRole(item.get("role")),
+        status=UserStatus(item.get("status")),
+        created_at=item.get("created_at"),
+        updated_at=item.get("updated_at"),
+    )
+
+
+class DynamoStateReader:
+    """``tenant_with_keys``, ``app``, ``plan`` and ``user`` of the directory table (the verifier's reads)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _get(self, pk: str, sk: str, kind: str) -> _Item | None:
+        try:
+            found = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+            ).get("Item")
+        except Exception as exc:  # botocore's ClientError/BotoCoreError and anything below them
+            raise DependencyUnavailable("directory unavailable") from exc
+        if found is None:
+            return None
+        item = _Item(found)
+        return item if item.opt("kind") == kind else None
+
+    def _tenant_partition(self, tenant_id: str) -> Iterator[_Item]:
+        """Every item of the tenant's partition from ``KEY#…`` through ``TENANT`` (one strongly consistent
+        Query, paginated)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"TENANT#{tenant_id}"},
+                ":first": {"S": "KEY#"},
+                ":last": {"S": "TENANT"},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            try:
+                page = self._client.query(**request)
+            except Exception as exc:
+                raise DependencyUnavailable("directory unavailable") from exc
+            yield from (_Item(raw) for raw in page.get("Items", ()))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def tenant_with_keys(self, tenant_id: str) -> tuple[Tenant | None, list[SigningKey]]:
+        """The tenant and all its keys, as ``DynamoDirectory.tenant_with_keys``."""
+        tenant: Tenant | None = None
+        keys: list[SigningKey] = []
+        try:
+            for item in self._tenant_partition(tenant_id):
+                kind = item.opt("kind")
+                if kind == "tenant":
+                    tenant = _tenant(item)
+                elif kind == "signing_key":
+                    keys.append(_key(item))
+        except (ValueError, TypeError) as exc:  # a malformed item: fail closed, never half-read state
+            raise DependencyUnavailable("directory item malformed") from exc
+        return tenant, keys
+
+    def app(self, tenant_id: str, app_id: str) -> App | None:
+        """One app."""
+        item = self._get(f"TENANT#{tenant_id}", f"APP#{app_id}", "app")
+        return self._convert(_app, item)
+
+    def plan(self, plan_id: str) -> Plan | None:
+        """One plan."""
+        return self._convert(_plan, self._get(f"PLAN#{plan_id}", "PLAN", "plan"))
+
+    def user(self, tenant_id: str, user_id: str) -> User | None:
+        """One user."""
+        return self._convert(_user, self._get(f"TENANT#{tenant_id}", f"USER#{user_id}", "user"))
+
+    @staticmethod
+    def _convert(convert: Callable[[_Item], _T], item: _Item | None) -> _T | None:
+        if item is None:
+            return None
+        try:
+            return convert(item)
+        except (ValueError, TypeError) as exc:
+            raise DependencyUnavailable("directory item malformed") from exc
