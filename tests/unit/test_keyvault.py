@@ -165,6 +165,20 @@ def test_a_key_cannot_be_unsealed_under_another_tenants_or_kids_context() -> Non
             unseal(forged, w.wrapper)
 
 
+def test_a_sealed_key_whose_public_half_does_not_match_the_published_one_is_refused() -> None:
+    # Given a key whose stored public modulus was swapped for another key's (the JWKS would publish a key the
+    # sealed private key does not belong to)
+    w = make_world()
+    mine, other = w.vault.create_initial_keys(TENANT, SYSTEM_ACTOR)[:2]
+    from dataclasses import replace
+
+    mismatched = replace(mine, public_n=other.public_n)
+    # Then unsealing refuses it for integrity, while the genuine record unseals
+    with pytest.raises(IntegrityError):
+        unseal(mismatched, w.wrapper)
+    assert unseal(mine, w.wrapper).key_size == 2048
+
+
 def test_a_commit_whose_lease_was_taken_over_is_refused() -> None:
     # Given a lease that expired and was taken over by another owner
     w = make_world()
