@@ -111,3 +111,36 @@ def test_every_read_equals_the_pynamodb_directory(aws: Aws, world: OAuthWorld) -
     assert state.plan(world.app.plan_id) == directory.plan(world.app.plan_id) is not None
     for user in (world.owner, world.viewer, world.operator):
         assert state.user(user.tenant_id, user.user_id) == directory.user(user.tenant_id, user.user_id) is not None
+
+
+def test_client_registry_entries_and_the_pepper_equal_the_pynamodb_directory(aws: Aws, world: OAuthWorld) -> None:
+    directory, state = DynamoDirectory(), reader(aws)
+    # Given app clients, the dashboard client, an unknown client id and the pepper / When / Then the same values
+    for client_id in (world.app.client_id, world.disabled_app.client_id, world.dashboard.client_id):
+        assert state.client(client_id) == directory.client(client_id) is not None
+    assert state.client("nosuchclient") is None
+    assert state.secret_pepper() == directory.secret_pepper() is not None
+
+
+def test_the_token_directory_reads_fast_and_passes_everything_else_to_the_whole_directory(
+    aws: Aws, world: OAuthWorld
+) -> None:
+    from wiresocket.adapters.dynamo_state import FastReadDirectory
+
+    built: list[DynamoDirectory] = []
+
+    def whole() -> DynamoDirectory:
+        built.append(DynamoDirectory())
+        return built[-1]
+
+    fast = FastReadDirectory(reader(aws), whole)
+    # When the client_credentials reads are made
+    assert fast.client(world.app.client_id) is not None
+    assert fast.app(world.demo_tenant, world.app.app_id) == world.store.app(world.demo_tenant, world.app.app_id)
+    assert fast.tenant_with_keys(world.demo_tenant)[0] is not None
+    assert fast.secret_pepper() is not None
+    # Then the whole directory was never built
+    assert built == []
+    # And a read outside the hot set goes to it, with the same answer
+    assert fast.user_by_username(world.owner.username) == DynamoDirectory().user_by_username(world.owner.username)
+    assert len(built) == 1

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from wiresocket.adapters.clock import SystemClock
     from wiresocket.adapters.dynamo_connections import DynamoConnectionRegistry
     from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore, DynamoOutbox
+    from wiresocket.adapters.dynamo_state import FastReadDirectory
     from wiresocket.adapters.kms import KmsKeyWrapper
     from wiresocket.services.authorize import CachedStateDirectory, ConnectionAuthorizer
+    from wiresocket.services.clientauth import ClientAuthenticator
     from wiresocket.services.connections import ConnectionService
     from wiresocket.services.directory_entries import DirectoryEntries
     from wiresocket.services.discovery import DiscoveryService
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from wiresocket.services.pepper import SecretPepper
     from wiresocket.services.presence import PresenceService
     from wiresocket.services.ratelimit import RateLimiter
+    from wiresocket.services.refresh import RefreshTokens
     from wiresocket.services.sealing import UnsealedKeyCache
     from wiresocket.services.token import TokenService
     from wiresocket.services.verification import TokenVerifier
@@ -214,6 +217,17 @@ def secret_pepper(table_name: str, region: str, master_key: str) -> SecretPepper
 
 
 @functools.cache
+def fast_read_directory(table_name: str, region: str) -> FastReadDirectory:
+    """The directory for the token function: its hot reads in plain botocore, the rest (and every write) through
+    the pynamodb ``directory``, built only when needed (a client_credentials grant never needs it)."""
+    from wiresocket.adapters.dynamo_state import DynamoStateReader, FastReadDirectory
+
+    return FastReadDirectory(
+        DynamoStateReader(dynamodb_client(region), table_name), lambda: directory(table_name, region)
+    )
+
+
+@functools.cache
 def rate_limiter(table_name: str, region: str) -> RateLimiter:
     """Rate limits and lock-outs over the counters table, with the default policy table."""
     from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore
@@ -237,19 +251,19 @@ def directory_entries() -> DirectoryEntries:
 
 
 @functools.cache
-def _oauth_parts() -> tuple[TokenService, TokenIntrospection]:
+def _oauth_parts() -> tuple[TokenService, ClientAuthenticator, RefreshTokens]:
     from wiresocket.services.clientauth import ClientAuthenticator
-    from wiresocket.services.introspection import TokenIntrospection
+    from wiresocket.services.pepper import SecretPepper
     from wiresocket.services.refresh import RefreshPolicy, RefreshTokens
     from wiresocket.services.signing import TokenSigner
     from wiresocket.services.token import TokenPolicy, TokenService
 
     s = token_settings()
-    store = directory(s.directory_table, s.region)
+    # Hot reads in plain botocore; pynamodb only for writes and the password/refresh grants' reads.
+    store = fast_read_directory(s.directory_table, s.region)
     limiter = rate_limiter(s.rate_limit_table, s.region)
-    clients = ClientAuthenticator(
-        store, secret_pepper(s.directory_table, s.region, s.master_key_id), limiter, clock(), region=s.region
-    )
+    pepper = SecretPepper(store, key_wrapper(s.region, s.master_key_id))
+    clients = ClientAuthenticator(store, pepper, limiter, clock(), region=s.region)
     refresh = RefreshTokens(
         store,
         clock(),
@@ -267,8 +281,7 @@ def _oauth_parts() -> tuple[TokenService, TokenIntrospection]:
         clock=clock(),
         policy=TokenPolicy(issuer_base=s.issuer_base, access_token_ttl_seconds=s.access_token_ttl_seconds),
     )
-    introspection = TokenIntrospection(store, clients, refresh, token_verifier())
-    return tokens, introspection
+    return tokens, clients, refresh
 
 
 def token_service() -> TokenService:
@@ -276,9 +289,14 @@ def token_service() -> TokenService:
     return _oauth_parts()[0]
 
 
+@functools.cache
 def token_introspection() -> TokenIntrospection:
-    """Revocation and introspection."""
-    return _oauth_parts()[1]
+    """Revocation and introspection (built on their first request: the token grant's cold start skips them)."""
+    from wiresocket.services.introspection import TokenIntrospection
+
+    s = token_settings()
+    _, clients, refresh = _oauth_parts()
+    return TokenIntrospection(fast_read_directory(s.directory_table, s.region), clients, refresh, token_verifier())
 
 
 @functools.cache

@@ -1,6 +1,9 @@
 """The directory's security state (tenant with keys, app, plan, user) read with a plain botocore client.
 
-The ``$connect`` authorizer reads these four kinds of item and nothing else, fresh on every handshake (SPEC §8).
+The ``$connect`` authorizer reads these four kinds of item and nothing else, fresh on every handshake (SPEC §8);
+the token function's client_credentials grant reads them plus the ``client_id`` registry entry and the wrapped
+client-secret pepper (``FastReadDirectory``: every other read and every write goes to the pynamodb
+``DynamoDirectory``, built on first use).
 Going through pynamodb would cost its import and its own botocore session at every cold start of the
 authorizer (about 40 ms of CPU, a third of the ``cold_start`` budget); these reads are four lines of
 low-level DynamoDB each. Same table, same items, same consistency as ``DynamoDirectory`` (strongly consistent
@@ -17,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wiresocket.domain.apps import App, AppStatus
+from wiresocket.domain.clients import ClientKind, ClientRef
 from wiresocket.domain.errors import DependencyUnavailable
 from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey
 from wiresocket.domain.plans import Plan, PlanLimits, PlanStatus
@@ -24,7 +28,15 @@ from wiresocket.domain.tenants import Tenant, TenantStatus
 from wiresocket.domain.users import User, UserRole, UserStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from wiresocket.domain.clients import DashboardClient
+    from wiresocket.domain.refresh import RefreshFamily, RefreshToken
+    from wiresocket.ports import IdentityDirectory, Write
+
+PEPPER_PK = "CONFIG#client-secret-pepper"  # as adapters.dynamo_directory writes it
 
 _T = TypeVar("_T")
 
@@ -204,6 +216,20 @@ class DynamoStateReader:
         """One user."""
         return self._convert(_user, self._get(f"TENANT#{tenant_id}", f"USER#{user_id}", "user"))
 
+    def client(self, client_id: str) -> ClientRef | None:
+        """The ``client_id`` registry entry."""
+        return self._convert(
+            lambda i: ClientRef(client_id, ClientKind(i.get("client_kind")), i.get("tenant_id"), i.opt("app_id")),
+            self._get(f"CLIENT#{client_id}", "CLIENT", "client_ref"),
+        )
+
+    def secret_pepper(self) -> tuple[bytes, str] | None:
+        """The wrapped client-secret hashing key and its master-key tag."""
+        return self._convert(
+            lambda i: (bytes(i.get("wrapped")), str(i.get("master_key_id"))),
+            self._get(PEPPER_PK, "CONFIG", "secret_pepper"),
+        )
+
     @staticmethod
     def _convert(convert: Callable[[_Item], _T], item: _Item | None) -> _T | None:
         if item is None:
@@ -212,3 +238,68 @@ class DynamoStateReader:
             return convert(item)
         except (ValueError, TypeError) as exc:
             raise DependencyUnavailable("directory item malformed") from exc
+
+
+class FastReadDirectory:
+    """An ``IdentityDirectory`` whose hot reads (``tenant_with_keys``, ``client``, ``app``, ``plan``, ``user``,
+    ``secret_pepper``) go through ``DynamoStateReader`` and everything else through ``rest()`` (the pynamodb
+    ``DynamoDirectory``, built on first use): a client_credentials grant never imports pynamodb. Uncached —
+    every read is as fresh as ``DynamoDirectory``'s."""
+
+    def __init__(self, reads: DynamoStateReader, rest: Callable[[], IdentityDirectory]) -> None:
+        self._reads = reads
+        self._rest = rest
+
+    def tenant_with_keys(self, tenant_id: str) -> tuple[Tenant | None, list[SigningKey]]:
+        """The tenant and all its keys."""
+        return self._reads.tenant_with_keys(tenant_id)
+
+    def client(self, client_id: str) -> ClientRef | None:
+        """The ``client_id`` registry entry."""
+        return self._reads.client(client_id)
+
+    def app(self, tenant_id: str, app_id: str) -> App | None:
+        """One app."""
+        return self._reads.app(tenant_id, app_id)
+
+    def plan(self, plan_id: str) -> Plan | None:
+        """One plan."""
+        return self._reads.plan(plan_id)
+
+    def user(self, tenant_id: str, user_id: str) -> User | None:
+        """One user."""
+        return self._reads.user(tenant_id, user_id)
+
+    def secret_pepper(self) -> tuple[bytes, str] | None:
+        """The wrapped client-secret pepper."""
+        return self._reads.secret_pepper()
+
+    # --- passed through to the whole directory ----------------------------------------------------------------
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        """The tenant."""
+        return self._rest().get_tenant(tenant_id)
+
+    def all_keys(self) -> Iterator[SigningKey]:
+        """Every key."""
+        return self._rest().all_keys()
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Commit ``writes`` atomically."""
+        self._rest().commit(writes)
+
+    def user_by_username(self, username: str) -> User | None:
+        """The user with ``username``."""
+        return self._rest().user_by_username(username)
+
+    def dashboard_client(self, client_id: str) -> DashboardClient | None:
+        """The dashboard client."""
+        return self._rest().dashboard_client(client_id)
+
+    def refresh_token(self, token_hash: str) -> RefreshToken | None:
+        """A refresh token by hash."""
+        return self._rest().refresh_token(token_hash)
+
+    def refresh_family(self, family_id: str) -> RefreshFamily | None:
+        """A refresh family."""
+        return self._rest().refresh_family(family_id)
