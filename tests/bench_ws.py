@@ -60,7 +60,7 @@ from wiresocket.names import AUDIENCE_API
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 PER_ROUND = int(os.environ.get("BENCH_PER_ROUND", "300"))
-COLD_RUNS = max(5, int(os.environ.get("BENCH_COLD_RUNS", "7")))
+COLD_RUNS = max(5, int(os.environ.get("BENCH_COLD_RUNS", "11")))
 TERMINATE_N = int(os.environ.get("BENCH_TERMINATE_N", "2000"))
 OPEN_BATCH = 200
 ALLOWED_ORIGIN = "http://localhost:5173"

@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -39,7 +39,9 @@ from wiresocket.domain.keys import KeyState, SigningKey
 from wiresocket.domain.tenants import Tenant
 from wiresocket.domain.users import User
 from wiresocket.names import AUDIENCE_API, AUDIENCE_DASHBOARD
-from wiresocket.ports import Clock, IdentityDirectory
+
+if TYPE_CHECKING:  # annotations only: ports' dataclasses stay off the authorizer's cold start
+    from wiresocket.ports import Clock, IdentityDirectory
 
 MAX_TOKEN_LENGTH = 8192
 MAX_LEEWAY_SECONDS = 60
