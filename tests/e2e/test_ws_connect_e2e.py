@@ -6,13 +6,15 @@ The demo app is licensed in ``aws-eu-west-1`` with allowed domains ``localhost:5
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
 import boto3
 import pytest
 import requests
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin, Subprotocol
 
@@ -131,8 +133,43 @@ def test_a_query_token_and_the_path_form_connect_without_a_subprotocol(local_sta
         assert ws.subprotocol is None
 
 
-def test_an_invalid_document_name_is_refused(local_stack: RunningStack) -> None:
+def test_a_bad_document_name_never_softens_the_token_or_origin_checks(local_stack: RunningStack) -> None:
     jwt = token(local_stack)
+    # Given ?doc=no.dots / When the token is forged / Then 401 at the handshake
     with pytest.raises(InvalidStatus) as refused:
-        connect(url(local_stack, f"doc=bad%20name&token={jwt}"), origin=ALLOWED_ORIGIN, open_timeout=10)
+        connect(url(local_stack, "doc=no.dots&token=eyJhbGciOiJub25lIn0.e30."), origin=ALLOWED_ORIGIN, open_timeout=10)
+    assert refused.value.response.status_code == 401
+    # When a genuine token comes from a foreign origin / Then 403 at the handshake
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url(local_stack, f"doc=no.dots&token={jwt}"), origin=Origin("https://evil.example"), open_timeout=10)
     assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("query", ["doc=no.dots", "doc=bad%20name", "doc=a&doc=b", ""])
+def test_an_invalid_document_name_connects_and_its_first_frame_gets_4007_then_close(
+    local_stack: RunningStack, query: str
+) -> None:
+    # Given a genuine token from the allowed origin, and a missing, invalid or repeated document name
+    jwt = token(local_stack)
+    before = {i["pk"]["S"] for i in registry_items(local_stack)}
+    # When it opens the socket / Then the upgrade succeeds (a frame cannot be sent during $connect)
+    with connect(
+        url(local_stack, query),
+        origin=ALLOWED_ORIGIN,
+        subprotocols=[Subprotocol("access_token"), Subprotocol(jwt)],
+        open_timeout=10,
+    ) as ws:
+        assert ws.subprotocol == "access_token"
+        # And it is registered as refused with 4007, as a member of no document
+        new = [i for i in registry_items(local_stack) if i["pk"]["S"] not in before]
+        assert [(i["refusedCode"]["N"], "counted" in i) for i in new] == [("4007", False)]
+        # When it sends its first frame (sync step 1, as y-websocket does on open)
+        ws.send(base64.b64encode(b"\x00\x00\x01\x00").decode("ascii"))
+        # Then the answer is the error frame 4007 "Invalid Name", and the connection is closed
+        frame = ws.recv(timeout=10)
+        assert isinstance(frame, str)
+        assert json.loads(frame) == {"type": "error", "code": 4007, "reason": "Invalid Name"}
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    # And its registry record is removed ($disconnect)
+    assert wait_until(lambda: {i["pk"]["S"] for i in registry_items(local_stack)} <= before)

@@ -1,8 +1,11 @@
 """The ``ws_connect`` function through its real handler on moto: authorizer policy shapes, ``$connect`` registers
-in the app's license-region table only, ``$disconnect`` removes, a deny registers nothing (SPEC §8, §9)."""
+in the app's license-region table only, ``$disconnect`` removes, a deny registers nothing, an invalid document
+name is accepted as refused and answered with 4007 on its first frame (SPEC §8, §9)."""
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,11 +17,13 @@ from tests.fakes.ratelimit import MemoryCounterStore
 from tests.integration import rest
 from tests.integration.conftest import REGION, Aws
 from wiresocket import names, wiring
+from wiresocket.adapters import apigw_post
 from wiresocket.adapters.clock import SystemClock
 from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore
 from wiresocket.adapters.kms import KmsKeyWrapper
 from wiresocket.domain.apps import App, AppStatus
 from wiresocket.domain.audit import SYSTEM_ACTOR
+from wiresocket.domain.connections import INVALID_DOCUMENT
 from wiresocket.local.resources import create_regional_resources
 from wiresocket.local.ws_events import stringify_context_value
 from wiresocket.ports import ReplaceApp
@@ -72,13 +77,13 @@ def plane(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Plane:
     return Plane(aws, world, us_app, us_secret)
 
 
-def authorizer_event(token: str | None, origin: str | None, doc: str = "notes") -> dict[str, Any]:
+def authorizer_event(token: str | None, origin: str | None, doc: str | None = "notes") -> dict[str, Any]:
     headers: dict[str, list[str]] = {"Host": [DOMAIN]}
     if token is not None:
         headers["Sec-WebSocket-Protocol"] = [f"access_token, {token}"]
     if origin is not None:
         headers["Origin"] = [origin]
-    query = {"doc": [doc]}
+    query = {"doc": [doc]} if doc is not None else {}
     return {
         "type": "REQUEST",
         "methodArn": METHOD_ARN,
@@ -237,3 +242,91 @@ def test_the_registry_finds_connections_by_tenant_app_and_document(plane: Plane)
     tables = registered(plane)
     assert sorted(tables) == ["eu-west-1", "us-east-1"]
     assert len(tables["us-east-1"]) == 2 and len(tables["eu-west-1"]) == 1
+
+
+# --- An invalid document name: accepted, refused with 4007 on the first frame -------------------------------------
+
+
+class RecordingPoster:
+    """Stands in for ``ManagementApiPoster`` (moto's @connections API records nothing usable)."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[str]] = {}
+        self.closed: list[str] = []
+
+    def post(self, endpoint: str, connection_id: str, region: str, data: str) -> bool:
+        self.frames.setdefault(connection_id, []).append(data)
+        return True
+
+    def close(self, endpoint: str, connection_id: str, region: str) -> bool:
+        self.closed.append(connection_id)
+        return True
+
+
+def items_everywhere(table: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for license_region in names.LICENSE_REGIONS:
+        client = boto3.client("dynamodb", region_name=names.aws_region_of(license_region))
+        found.extend(client.scan(TableName=table, ConsistentRead=True)["Items"])
+    return found
+
+
+def test_a_bad_document_name_never_softens_the_token_or_origin_checks(plane: Plane) -> None:
+    for doc in ("bad.name", None):
+        # Given a handshake with an invalid (or no) document name
+        # When the token is forged / Then 401, as with a valid name
+        with pytest.raises(Exception, match=r"\AUnauthorized\Z"):
+            rest.invoke("ws_connect", authorizer_event("eyJhbGciOiJub25lIn0.e30.", US_ORIGIN, doc=doc))
+        # When a genuine token comes from a foreign origin / Then an explicit Deny (403)
+        policy = rest.invoke("ws_connect", authorizer_event(plane.us_token(), "https://evil.example", doc=doc))
+        assert policy["policyDocument"]["Statement"][0]["Effect"] == "Deny" and "context" not in policy
+    assert registered(plane) == {}
+
+
+def test_an_invalid_document_name_is_accepted_as_refused_and_its_first_frame_gets_4007(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poster = RecordingPoster()
+    monkeypatch.setattr(apigw_post, "ManagementApiPoster", lambda: poster)
+    # Given a genuine token of the US app from its allowed origin, and ?doc=bad.name
+    policy = rest.invoke("ws_connect", authorizer_event(plane.us_token(), US_ORIGIN, doc="bad.name"))
+    # Then the authorizer allows $connect with the sentinel document, never the request's name
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert policy["context"]["document"] == INVALID_DOCUMENT
+    assert "bad.name" not in json.dumps(policy)
+
+    # When $connect runs / Then the handshake succeeds (a frame cannot be sent during $connect)
+    response = rest.invoke("ws_connect", integration_event("CONNECT", "bad=", policy))
+    assert response["statusCode"] == 200
+    assert response["headers"] == {"Sec-WebSocket-Protocol": "access_token"}
+    # And it is registered (in its license region only) as refused with 4007, uncounted
+    tables = registered(plane)
+    assert list(tables) == ["us-east-1"]
+    [item] = tables["us-east-1"]
+    assert item["refusedCode"] == {"N": "4007"} and "counted" not in item
+    assert item["document"] == {"S": INVALID_DOCUMENT}
+    # And no usage counter and no pin was written anywhere
+    assert items_everywhere(names.USAGE_TABLE.default_name) == []
+    # And it is a member of no document
+    service = wiring.connection_service()
+    tenant, app = plane.world.demo_tenant, plane.us_app.app_id
+    assert list(service.document_connections("aws-us-east-1", tenant, app, INVALID_DOCUMENT)) == []
+
+    # When it sends its first frame (a sync step 1)
+    event = integration_event("CONNECT", "bad=", policy)
+    event["requestContext"].update(routeKey="$default", eventType="MESSAGE", messageId="m1")
+    event["body"] = base64.b64encode(b"\x00\x00\x01\x00").decode()
+    assert rest.invoke("ws_message", event)["statusCode"] == 200
+    # Then it gets the error frame 4007 "Invalid Name" and is closed
+    assert [json.loads(frame) for frame in poster.frames["bad="]] == [
+        {"type": "error", "code": 4007, "reason": "Invalid Name"}
+    ]
+    assert poster.closed == ["bad="]
+    # And nothing was stored or counted (no document state, no ops counter)
+    assert items_everywhere(names.DOCUMENTS_TABLE.default_name) == []
+    assert items_everywhere(names.USAGE_TABLE.default_name) == []
+
+    # When it disconnects / Then its record is gone and still no counter exists
+    assert rest.invoke("ws_connect", integration_event("DISCONNECT", "bad=", policy))["statusCode"] == 200
+    assert registered(plane) == {}
+    assert items_everywhere(names.USAGE_TABLE.default_name) == []

@@ -19,7 +19,8 @@ from tests.fakes.memory import FakeClock, MemoryStore
 from tests.fakes.oauth_world import ISSUER_BASE, OAuthWorld, memory_world
 from wiresocket.domain.apps import AppStatus
 from wiresocket.domain.audit import SYSTEM_ACTOR
-from wiresocket.domain.errors import DependencyUnavailable
+from wiresocket.domain.connections import INVALID_DOCUMENT, AuthorizedConnection, is_document_name
+from wiresocket.domain.errors import DependencyUnavailable, InvalidInput
 from wiresocket.domain.keys import select_active
 from wiresocket.domain.plans import PlanStatus
 from wiresocket.domain.tenants import TenantStatus
@@ -402,34 +403,14 @@ def test_a_tenant_cache_entry_never_serves_another_tenant(setup: Setup) -> None:
     assert setup.run(by_subprotocol(forged)).decision == "unauthorized"
 
 
-# --- 403: a valid token, refused by Origin or document ----------------------------------------------------------
+# --- 403: a valid token, refused by Origin -----------------------------------------------------------------------
+
+BAD_ORIGINS = ["https://evil.example", None, "null", "http://localhost:5173.evil.example"]
+BAD_DOCUMENTS = [None, "", "a/b", "x" * 256, "doc name", "dóc", "no.dots", INVALID_DOCUMENT]
 
 
-@pytest.mark.parametrize(
-    ("origin", "doc"),
-    [
-        ("https://evil.example", "demo"),
-        (None, "demo"),
-        ("null", "demo"),
-        ("http://localhost:5173.evil.example", "demo"),
-        (ORIGIN, None),
-        (ORIGIN, ""),
-        (ORIGIN, "a/b"),
-        (ORIGIN, "x" * 256),
-        (ORIGIN, "doc name"),
-        (ORIGIN, "dóc"),
-    ],
-)
-def test_a_valid_token_from_a_wrong_origin_or_for_a_bad_document_gets_an_explicit_deny(
-    setup: Setup, origin: str | None, doc: str | None
-) -> None:
-    # Given a genuine token
-    token = setup.token()
-    # When the handshake comes from a foreign origin or names no valid document
-    outcome = setup.run(by_subprotocol(token, origin=origin, doc=doc))
-    # Then an explicit Deny policy comes back (403), with no context
-    assert outcome.decision == "deny"
-    assert outcome.policy == {
+def deny_policy(setup: Setup) -> dict[str, Any]:
+    return {
         "principalId": f"{setup.world.demo_tenant}/{setup.world.app.app_id}",
         "policyDocument": {
             "Version": "2012-10-17",
@@ -444,9 +425,76 @@ def test_a_valid_token_from_a_wrong_origin_or_for_a_bad_document_gets_an_explici
     }
 
 
-def test_two_document_parameters_are_denied(setup: Setup) -> None:
-    outcome = setup.run(event([("Authorization", f"Bearer {setup.token()}")], [("doc", "other")]))
+@pytest.mark.parametrize("origin", BAD_ORIGINS)
+@pytest.mark.parametrize("doc", ["demo", "bad.name"])
+def test_a_valid_token_from_a_wrong_origin_gets_an_explicit_deny_whatever_the_document(
+    setup: Setup, origin: str | None, doc: str
+) -> None:
+    # Given a genuine token
+    token = setup.token()
+    # When the handshake comes from a foreign origin (for a valid or an invalid document name)
+    outcome = setup.run(by_subprotocol(token, origin=origin, doc=doc))
+    # Then an explicit Deny policy comes back (403), with no context: an invalid name never softens the Origin check
     assert outcome.decision == "deny"
+    assert outcome.policy == deny_policy(setup)
+
+
+# --- an invalid document name: allowed, then 4007 after the upgrade ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["expired", "garbage", "alg none", "wrong aud", "disabled app's token"])
+@pytest.mark.parametrize("doc", [None, "bad.name"])
+def test_a_bad_token_with_a_bad_document_name_is_still_401(setup: Setup, name: str, doc: str | None) -> None:
+    # Given a hostile token
+    token = FORGED[name](setup)
+    # When it names no valid document
+    outcome = setup.run(by_subprotocol(token, doc=doc))
+    # Then it is unauthenticated (401), exactly as with a valid name
+    assert outcome.decision == "unauthorized" and outcome.policy is None
+
+
+@pytest.mark.parametrize("doc", BAD_DOCUMENTS)
+def test_a_valid_token_for_a_bad_document_name_is_allowed_with_the_invalid_document_sentinel(
+    setup: Setup, doc: str | None
+) -> None:
+    # Given a genuine token from its allowed origin
+    token = setup.token()
+    # When the handshake names no valid document (missing, empty, too long, a character outside the set, or the
+    # sentinel itself)
+    outcome = setup.run(by_subprotocol(token, doc=doc))
+    # Then it is allowed for $connect with the sentinel as its document, never the request's value
+    assert outcome.decision == "allow" and outcome.policy is not None
+    assert outcome.policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    context = outcome.policy["context"]
+    assert context["document"] == INVALID_DOCUMENT
+    assert not is_document_name(context["document"])
+    if doc and doc != INVALID_DOCUMENT:
+        assert doc not in json.dumps(outcome.policy) and doc not in outcome.reason
+    # And the integrations parse that context back (so $connect can register it as refused)
+    parsed = AuthorizedConnection.from_context(context)
+    assert parsed.document == INVALID_DOCUMENT and not parsed.names_a_document
+
+
+def test_two_document_parameters_are_allowed_with_the_invalid_document_sentinel(setup: Setup) -> None:
+    # Given a genuine token
+    # When the handshake names two documents (both valid)
+    outcome = setup.run(event([("Authorization", f"Bearer {setup.token()}")], [("doc", "other")]))
+    # Then neither is chosen: the sentinel is
+    assert outcome.decision == "allow" and outcome.policy is not None
+    assert outcome.policy["context"]["document"] == INVALID_DOCUMENT
+
+
+def test_a_context_naming_any_other_invalid_document_is_rejected(setup: Setup) -> None:
+    # Given the context of a genuine connection
+    outcome = setup.run(by_subprotocol(setup.token()))
+    assert outcome.policy is not None
+    context = dict(outcome.policy["context"])
+    for bad in ("bad.name", "~other", INVALID_DOCUMENT + "x", ""):
+        # When its document is anything but a valid name or exactly the sentinel
+        context["document"] = bad
+        # Then the integrations refuse the context
+        with pytest.raises(InvalidInput):
+            AuthorizedConnection.from_context(context)
 
 
 def test_a_dependency_failure_is_a_deny_never_an_allow(setup: Setup) -> None:

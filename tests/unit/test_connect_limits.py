@@ -13,8 +13,9 @@ from typing import Any, cast
 import pytest
 
 from tests.fakes.memory import FakeClock
-from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, registry_key
+from wiresocket.domain.connections import INVALID_DOCUMENT, AuthorizedConnection, ConnectionRecord, registry_key
 from wiresocket.domain.limits import (
+    INVALID_NAME,
     CloseCode,
     Refusal,
     connect_refusal,
@@ -23,6 +24,7 @@ from wiresocket.domain.limits import (
     document_limit_exceeded,
     document_users_key,
     documents_counter_key,
+    uncounted_refusal,
     users_per_doc_exceeded,
     zero_limit_refusal,
 )
@@ -236,3 +238,70 @@ def test_an_admitted_connection_is_not_refused_by_the_connect_check() -> None:
     )
     with pytest.raises(AssertionError, match="tenant_with_keys"):
         relay.handle(Sender("c1", authorized(), ENDPOINT, WS_REGION), "AAAA")
+
+
+# --- an invalid document name (4007) --------------------------------------------------------------------------------
+
+
+def test_an_invalid_name_is_refused_before_any_limit_and_only_the_sentinel_is() -> None:
+    # Given the authorizer's sentinel / Then 4007 "Invalid Name" decides, even ahead of a zero limit
+    assert uncounted_refusal(INVALID_DOCUMENT, 1, 1, 1) == INVALID_NAME
+    assert uncounted_refusal(INVALID_DOCUMENT, 0, 0, 0) == INVALID_NAME
+    assert (int(INVALID_NAME.code), INVALID_NAME.reason, INVALID_NAME.close) == (4007, "Invalid Name", True)
+    # And a real name is left to the zero-limit rule and the counters
+    assert uncounted_refusal("notes", 0, 1, 1) == connection_limit_exceeded(0)
+    assert uncounted_refusal("notes", 1, 1, 1) is None
+    # And 4007 may be stored with a connection and read back
+    assert connect_refusal(4007, "Invalid Name") == INVALID_NAME
+
+
+def test_without_limits_wired_an_invalid_name_is_denied_and_nothing_is_registered() -> None:
+    # Given a service without limit enforcement (nothing could refuse the connection after the upgrade)
+    registry = PlainRegistry()
+    service = ConnectionService(registry, FakeClock(), ws_region=WS_REGION, endpoint=ENDPOINT)
+    # When a connection with the invalid-name sentinel connects
+    response, why = handle_connection_event(
+        connect_event("CONNECT", "c1", authorized(INVALID_DOCUMENT)), lambda: service
+    )
+    # Then the handshake is refused (403) and nothing is stored
+    assert response["statusCode"] == 403 and why == "invalid connection"
+    assert registry.records == {}
+
+
+def test_connect_with_an_invalid_name_is_accepted_registered_refused_and_never_a_member() -> None:
+    # Given a registry that refuses the sentinel as the Dynamo one does (uncounted_refusal)
+    class NameCheckingRegistry(LimitedRegistry):
+        def admit(self, record: ConnectionRecord, limits: Mapping[str, int], ws_url: str = "") -> Refusal | None:
+            early = uncounted_refusal(record.document, 1, 1, 1)
+            if early is not None:
+                self.records[record.key] = record
+                self.refused[record.key] = early
+                return early
+            return super().admit(record, limits, ws_url)
+
+    registry = NameCheckingRegistry(10, connection_limit_exceeded(10))
+    service = ConnectionService(registry, FakeClock(), ws_region=WS_REGION, endpoint=ENDPOINT, limits=registry)
+    # When it connects
+    response, why = handle_connection_event(
+        connect_event("CONNECT", "c1", authorized(INVALID_DOCUMENT)), lambda: service
+    )
+    # Then the handshake succeeds and the connection is registered as refused with 4007
+    assert response["statusCode"] == 200 and why == "refused 4007"
+    assert service.refusal("aws-eu-west-1", WS_REGION, "c1") == INVALID_NAME
+
+
+def test_first_frame_of_an_invalid_name_connection_gets_4007_even_if_the_registry_lost_it() -> None:
+    # Given a connection with the sentinel that the registry does not know as refused (fail closed)
+    registry = LimitedRegistry(10, connection_limit_exceeded(10))
+    connections = ConnectionService(registry, FakeClock(), ws_region=WS_REGION, endpoint=ENDPOINT, limits=registry)
+    poster = Poster()
+    untouchable = cast(Any, Untouchable())
+    relay = RelayService(untouchable, connections, untouchable, untouchable, poster, FakeClock(), relay_workers=1)
+    # When it sends a frame
+    outcome = relay.handle(Sender("c1", authorized(INVALID_DOCUMENT), ENDPOINT, WS_REGION), "AAAA")
+    # Then it gets 4007 "Invalid Name" and is closed; no document, state or counter is touched
+    assert outcome.refusal == INVALID_NAME
+    assert [json.loads(frame) for _, frame in poster.posted] == [
+        {"type": "error", "code": 4007, "reason": "Invalid Name"}
+    ]
+    assert poster.closed == ["c1"]

@@ -71,8 +71,8 @@ from wiresocket.domain.limits import (
     document_limit_exceeded,
     document_users_key,
     documents_counter_key,
+    uncounted_refusal,
     users_per_doc_exceeded,
-    zero_limit_refusal,
 )
 from wiresocket.domain.pinning import GRACE_SECONDS, DocumentPin, kept_session, new_session_id, redirect_for
 from wiresocket.domain.yprotocol import MAX_VARUINT, Presence
@@ -335,9 +335,9 @@ class DynamoConnectionRegistry:
 
     def admit(self, record: ConnectionRecord, limits: Mapping[str, int], ws_url: str = "") -> Refusal | None:
         """Register ``record`` if the document's pin and the app's limits allow it (counters raised and the pin
-        set atomically with the write); else register it as refused and return the refusal (zero limits, then
-        4009, then 4004, 4008/4005). ``ws_url``: this region's public ``wss://`` URL, stored in the pin for
-        redirects. ``InvalidInput`` if the key is registered already."""
+        set atomically with the write); else register it as refused and return the refusal (an invalid document
+        name 4007, zero limits, then 4009, then 4004, 4008/4005). ``ws_url``: this region's public ``wss://``
+        URL, stored in the pin for redirects. ``InvalidInput`` if the key is registered already."""
         max_conn, max_docs, max_users = limits["maxConnections"], limits["maxDocuments"], limits["maxUsersPerDoc"]
         client = self._client(record.license_region)
         t, a, d = record.tenant_id, record.app_id, record.document
@@ -347,9 +347,9 @@ class DynamoConnectionRegistry:
             document_users_key(t, a, d),
         )
         with unavailable_on_aws_failure("DynamoDB connection registry"):
-            zero = zero_limit_refusal(max_conn, max_users, max_docs)
-            if zero is not None:
-                return self._put_refused(client, record, zero)
+            early = uncounted_refusal(d, max_conn, max_users, max_docs)  # 4007, or a zero limit: no pin, no counter
+            if early is not None:
+                return self._put_refused(client, record, early)
             for _ in range(ATTEMPTS):
                 users_item = self._usage_item(client, users_key)
                 users = _count_of(users_item)

@@ -19,6 +19,11 @@ DOCUMENT_NAME: Final = re.compile(r"\A[A-Za-z0-9_-]{1,255}\Z")
 LIMIT_NAMES: Final = ("maxConnections", "maxDocuments", "maxUsersPerDoc", "opsPerMinute")
 TTL_MARGIN_SECONDS: Final = 600
 """Registry entries outlive the longest possible connection by this much before TTL may reap them."""
+INVALID_DOCUMENT: Final = "~invalid"
+"""The document of a connection whose ``?doc=`` was missing, repeated or invalid: the authorizer allows it (after
+the token and the Origin passed) with this constant, never with anything taken from the request, so ``$connect``
+registers it as refused and ``$default`` answers its first frame with 4007 "Invalid Name". ``~`` is outside
+``[A-Za-z0-9_-]``: it can never be, nor collide with, a real document name."""
 
 
 def is_document_name(value: object) -> bool:
@@ -49,17 +54,23 @@ class AuthorizedConnection:
     license_region: str
     limits: dict[str, int]
     domains: tuple[str, ...]
-    document: str
+    document: str  # a valid document name, or exactly ``INVALID_DOCUMENT`` (refused with 4007 after the upgrade)
     subprotocol: str  # "access_token", "Bearer" or "" (the token did not come as a subprotocol)
     exp: int
 
     def __post_init__(self) -> None:
         if self.license_region not in LICENSE_REGIONS:
             raise InvalidInput("unknown license region")
-        if not is_document_name(self.document):
+        if self.document != INVALID_DOCUMENT and not is_document_name(self.document):
             raise InvalidInput("invalid document name")
         if self.subprotocol not in ("", "access_token", "Bearer"):
             raise InvalidInput("invalid subprotocol")
+
+    @property
+    def names_a_document(self) -> bool:
+        """False for a connection whose requested document name was invalid (``INVALID_DOCUMENT``): it is never a
+        member of any document."""
+        return self.document != INVALID_DOCUMENT
 
     @property
     def principal_id(self) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
+from wiresocket.domain.connections import INVALID_DOCUMENT
+
 
 class CloseCode(IntEnum):
     """Application close codes carried in the error frame ``{"type":"error","code":…,"reason":…}``."""
@@ -106,9 +108,16 @@ def document_users_key(tenant_id: str, app_id: str, document: str) -> str:
 
 
 REFUSABLE_AT_CONNECT: Final = frozenset(
-    {CloseCode.CONNECTION_LIMIT, CloseCode.DOCUMENT_LIMIT, CloseCode.USERS_PER_DOC, CloseCode.WRONG_REGION}
+    {
+        CloseCode.CONNECTION_LIMIT,
+        CloseCode.DOCUMENT_LIMIT,
+        CloseCode.INVALID_NAME,
+        CloseCode.USERS_PER_DOC,
+        CloseCode.WRONG_REGION,
+    }
 )
-"""Codes ``$connect`` stores with a refused connection (4009: the document is pinned to another region)."""
+"""Codes ``$connect`` stores with a refused connection (4007: the requested document name was invalid; 4009:
+the document is pinned to another region)."""
 
 
 def connect_refusal(code: int, reason: str) -> Refusal:
@@ -118,6 +127,16 @@ def connect_refusal(code: int, reason: str) -> Refusal:
     if close_code not in REFUSABLE_AT_CONNECT or not reason or len(reason.encode()) > 123:
         raise ValueError("not a connect-time refusal")
     return Refusal(close_code, reason)
+
+
+def uncounted_refusal(
+    document: str, max_connections: int, max_users_per_doc: int, max_documents: int
+) -> Refusal | None:
+    """What refuses a connection before any pin or counter is read: an invalid document name (4007: the
+    authorizer's ``INVALID_DOCUMENT``), then a limit of 0 (``zero_limit_refusal``)."""
+    if document == INVALID_DOCUMENT:
+        return INVALID_NAME
+    return zero_limit_refusal(max_connections, max_users_per_doc, max_documents)
 
 
 def zero_limit_refusal(max_connections: int, max_users_per_doc: int, max_documents: int) -> Refusal | None:

@@ -4,8 +4,12 @@ document.
 ``authorize_connection`` is the use case: find the one access token of the handshake, verify it fully
 (``TokenVerifier``: RS256 only, per-tenant keys by ``kid``, pinned ``iss``, times, ``aud``, current state),
 require an app token for ``WireSocket.API``, bind it to the browser's ``Origin`` (``OriginPolicy``) and
-validate the document name. ``authorize_event`` maps an API Gateway authorizer event to it and its outcome to
-the IAM policy API Gateway expects. Any exception is a deny.
+validate the document name. A missing, repeated or invalid ``?doc=`` is *not* a deny: once the token and the
+Origin passed, the connection is allowed with the document ``INVALID_DOCUMENT`` (a constant that is never a real
+name; the request's value is neither kept nor logged), ``$connect`` registers it as refused, and its first frame
+is answered with 4007 "Invalid Name" (API Gateway cannot send a frame during ``$connect``).
+``authorize_event`` maps an API Gateway authorizer event to it and its outcome to the IAM policy API Gateway
+expects. Any exception is a deny.
 
 Two kinds of deny, so a client can tell "get a new token" from "not from here":
 
@@ -14,9 +18,11 @@ Two kinds of deny, so a client can tell "get a new token" from "not from here":
   human token, and also a token of a revoked key, a suspended tenant or a disabled app (the verifier cannot
   tell a revoked ``kid`` from an unknown one without saying which key ids exist, and the remedy is the same:
   a new token, if the issuer still gives one).
-- **403** (an explicit ``Deny`` policy): a valid token used from an ``Origin`` it is not bound to, or with a
-  missing or invalid document name — and any unexpected failure (a dependency down, a bug), so a failure is
-  never mistaken for a bad token.
+- **403** (an explicit ``Deny`` policy): a valid token used from an ``Origin`` it is not bound to — and any
+  unexpected failure (a dependency down, a bug), so a failure is never mistaken for a bad token.
+
+The order is fixed: the token (401), then the Origin (403), then the name (4007 after the upgrade), so an
+invalid name never softens another check.
 
 Current security state comes through ``CachedStateDirectory``: tenant (with its keys), app and plan, each
 cached for at most ``ttl_seconds`` (default 5 s, SPEC §7), keyed by tenant, (tenant, app) and plan. The
@@ -32,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, cast
 
-from wiresocket.domain.connections import AuthorizedConnection, is_document_name, validate_limits
+from wiresocket.domain.connections import INVALID_DOCUMENT, AuthorizedConnection, is_document_name, validate_limits
 from wiresocket.domain.errors import InvalidInput, WireSocketError
 from wiresocket.domain.origins import OriginPolicy, domain_claims
 from wiresocket.names import AUDIENCE_API, LICENSE_REGIONS, SCOPE_API
@@ -375,9 +381,10 @@ class ConnectionAuthorizer:
         decision = self._origin_decision(claims, request.header("origin"))
         if not decision.allowed:
             raise ConnectionForbidden(f"origin {decision.reason.value}", principal)
+        # Only now, with the token and the Origin accepted, the name: a missing, repeated or invalid one is allowed
+        # as INVALID_DOCUMENT (never the request's value), so the client gets 4007 after the upgrade.
         documents = list(request.query.get(DOCUMENT_PARAMETER, ()))
-        if len(documents) != 1 or not is_document_name(documents[0]):
-            raise ConnectionForbidden("document name", principal)
+        document = documents[0] if len(documents) == 1 and is_document_name(documents[0]) else INVALID_DOCUMENT
         domains = tuple(str(d) for d in (claims.get(f"allowed_domain_{i}") for i in (1, 2, 3)) if d is not None)
         return AuthorizedConnection(
             tenant_id=verified.tenant.tenant_id,
@@ -386,7 +393,7 @@ class ConnectionAuthorizer:
             license_region=app.license_region,
             limits=limits,
             domains=domains,
-            document=documents[0],
+            document=document,
             subprotocol=presented.subprotocol,
             exp=int(claims["exp"]),
         )
@@ -449,7 +456,7 @@ def authorize_event(event: object, authorizer: Callable[[], ConnectionAuthorizer
         request = ConnectRequest.from_event(event)
         connection = authorizer().authorize_connection(request)
         policy = _policy(method_arn, connection.principal_id, allow=True, context=connection.context())
-        return AuthorizerOutcome("allow", "allowed", policy)
+        return AuthorizerOutcome("allow", "allowed" if connection.names_a_document else "allowed: invalid name", policy)
     except Unauthenticated as exc:
         return AuthorizerOutcome("unauthorized", exc.reason)
     except ConnectionForbidden as exc:

@@ -15,6 +15,12 @@ connection over a limit is **accepted** (200) and registered as refused; its fir
 answered with the error frame (``{"type":"error","code":4004,…}``) and the connection is closed
 (``services.relay``). Removing a record (``$disconnect``, a 410 prune, termination) returns its counters once.
 
+**Invalid document names** (4007 "Invalid Name"): the authorizer allows a valid token from an allowed Origin
+whose ``?doc=`` is missing, repeated or invalid with the document ``domain.connections.INVALID_DOCUMENT``; the
+same registry registers it as refused before any pin or counter is read (``domain.limits.uncounted_refusal``),
+so it is never a member of any document and its removal touches no counter. Without a limits registry nothing
+could refuse it later: ``$connect`` answers 403.
+
 **Region pinning** (``domain.pinning``): the same registry refuses, with 4009 ``REDIRECT:<url>``, a connection
 to a document pinned to another WebSocket region, the same way (accepted, refused on its first frame). The URL
 is this region's public ``wss://`` URL (``ws_url``; empty: ``wss://{domainName}/{stage}`` of the event).
@@ -119,8 +125,9 @@ class ConnectionService:
         self, connection_id: str, authorized: AuthorizedConnection, *, endpoint: str = "", ws_url: str = ""
     ) -> tuple[ConnectionRecord, Refusal | None]:
         """Record a connection, counted against the plan limits and held to the document's region pin; the
-        refusal if it is over a limit or pinned elsewhere (it is then registered as refused, so its first frame
-        can be answered with the close code). ``ws_url``: the public URL when none was configured."""
+        refusal if it is over a limit or pinned elsewhere, or its document name was invalid (it is then registered
+        as refused, so its first frame can be answered with the close code). ``ws_url``: the public URL when none
+        was configured. Without ``limits`` a connection with an invalid name is ``InvalidInput`` (403)."""
         record = new_record(
             connection_id,
             authorized,
@@ -130,6 +137,8 @@ class ConnectionService:
             max_lifetime_seconds=self._max_lifetime,
         )
         if self._limits is None:
+            if not authorized.names_a_document:  # nothing could refuse it after the upgrade: deny it now (403)
+                raise InvalidInput("invalid document name")
             self._registry.put(record)
             return record, None
         return record, self._limits.admit(record, authorized.limits, self._ws_url or ws_url)

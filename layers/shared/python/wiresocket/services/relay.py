@@ -3,8 +3,11 @@
 For every text frame of a connection, in this order (the first refusal decides):
 
 0. **Refused at connect** — a connection ``$connect`` accepted over ``maxConnections``/``maxUsersPerDoc``/
-   ``maxDocuments`` (registered as refused: API Gateway cannot send during ``$connect``) gets its error frame
-   (4004/4008/4005 with the public docs' reason) on its first frame and is closed; the frame is not counted.
+   ``maxDocuments``, to a document pinned elsewhere, or with an invalid document name (registered as refused:
+   API Gateway cannot send during ``$connect``) gets its error frame (4004/4008/4005/4009, or 4007 "Invalid
+   Name", with the public docs' reason) on its first frame and is closed; the frame is not counted. A
+   connection whose context carries ``INVALID_DOCUMENT`` gets 4007 whatever the registry holds (fail closed:
+   it never reaches a document).
 1. **Integrity** — the connection's security state, read through a cache of at most a few seconds: tenant
    active (else 4003), the token's ``kid`` still published (else 4002), app enabled (else 4003). The error
    frame is sent, then the connection is closed with ``DeleteConnection``, even if termination missed it.
@@ -41,6 +44,7 @@ from wiresocket.domain.errors import InvalidInput
 from wiresocket.domain.keys import KeyState, SigningKey
 from wiresocket.domain.limits import (
     FORBIDDEN,
+    INVALID_NAME,
     KEY_REVOKED,
     OPS_COUNTER_TTL_SECONDS,
     CloseCode,
@@ -215,8 +219,10 @@ class RelayService:
     def handle(self, sender: Sender, body: str) -> Outcome:
         """Check, count, parse and act on one frame; see the module docstring."""
         a = sender.authorized
+        if not a.names_a_document:  # invalid name (4007): never a member of any document, whatever is registered
+            return self._refuse(sender, INVALID_NAME)
         refused = self._connections.refusal(a.license_region, sender.ws_region, sender.connection_id)
-        if refused is not None:  # over a connect-time limit (4004/4005/4008): the close code, then closed
+        if refused is not None:  # refused at connect (4004/4005/4008/4009): the close code, then closed
             return self._refuse(sender, refused)
         now = self._clock.now()
         refusal = security_refusal(self._state, sender.authorized, now) or self._rate_refusal(sender, now)
