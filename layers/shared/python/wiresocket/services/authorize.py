@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # annotations only: every import here is cold-start time of t
     from wiresocket.domain.tenants import Tenant
     from wiresocket.domain.users import User
     from wiresocket.ports import Clock, IdentityDirectory, Write
-    from wiresocket.services.verification import TokenVerifier
+    from wiresocket.services.verification import TokenVerifier, VerifiedToken
 
 SUBPROTOCOL_MARKERS: Final = ("access_token", "Bearer")
 QUERY_TOKEN_NAMES: Final = ("token", "access_token")
@@ -361,22 +361,8 @@ class ConnectionAuthorizer:
     def authorize_connection(self, request: ConnectRequest) -> AuthorizedConnection:
         """The connection's context, or ``Unauthenticated`` (401) / ``ConnectionForbidden`` (403)."""
         presented = find_token(request)
-        try:
-            verified = self._verifier.verify(presented.token, [AUDIENCE_API])
-        except TokenRejected as rejected:
-            raise Unauthenticated(f"token rejected: {rejected.reason}") from rejected
-        claims, app = verified.claims, verified.app
-        if app is None or claims.get("aud") != AUDIENCE_API:
-            raise Unauthenticated("not an app token")
-        if SCOPE_API not in _scopes(claims):
-            raise Unauthenticated("scope")
-        region = claims.get("licenseRegionCode")
-        if region not in LICENSE_REGIONS or region != app.license_region:
-            raise Unauthenticated("license region")
-        try:
-            limits = validate_limits(claims.get("limits"))
-        except InvalidInput as exc:
-            raise Unauthenticated("limits") from exc
+        verified, app, limits = verify_app_token(self._verifier, presented.token)
+        claims = verified.claims
         principal = f"{verified.tenant.tenant_id}/{app.app_id}"
         decision = self._origin_decision(claims, request.header("origin"))
         if not decision.allowed:
@@ -397,6 +383,30 @@ class ConnectionAuthorizer:
             subprotocol=presented.subprotocol,
             exp=int(claims["exp"]),
         )
+
+
+def verify_app_token(verifier: TokenVerifier, token: str) -> tuple[VerifiedToken, App, dict[str, int]]:
+    """A data-plane app token: verified (signature, claims, current state), an app token for ``WireSocket.API``
+    whose license region is its app's, with well-formed ``limits``; else ``Unauthenticated``. Shared by the
+    ``$connect`` authorizer and the data-plane HTTP endpoints (``services.dataplane_http``), so both accept
+    exactly the same tokens."""
+    try:
+        verified = verifier.verify(token, [AUDIENCE_API])
+    except TokenRejected as rejected:
+        raise Unauthenticated(f"token rejected: {rejected.reason}") from rejected
+    claims, app = verified.claims, verified.app
+    if app is None or claims.get("aud") != AUDIENCE_API:
+        raise Unauthenticated("not an app token")
+    if SCOPE_API not in _scopes(claims):
+        raise Unauthenticated("scope")
+    region = claims.get("licenseRegionCode")
+    if region not in LICENSE_REGIONS or region != app.license_region:
+        raise Unauthenticated("license region")
+    try:
+        limits = validate_limits(claims.get("limits"))
+    except InvalidInput as exc:
+        raise Unauthenticated("limits") from exc
+    return verified, app, limits
 
 
 # --- Event → use case → IAM policy ----------------------------------------------------------------------------

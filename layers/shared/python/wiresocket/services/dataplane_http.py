@@ -38,18 +38,18 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from wiresocket.domain.connections import is_document_name, validate_limits
+from wiresocket.domain.connections import is_document_name
 from wiresocket.domain.errors import DependencyUnavailable, InvalidInput, WireSocketError
 from wiresocket.domain.limits import connections_counter_key, documents_counter_key
 from wiresocket.domain.origins import OriginPolicy, OriginRefused, parse_origin
 from wiresocket.domain.pinning import PinLookup, document_url
 from wiresocket.domain.ratelimit import DEFAULT_POLICIES, RatePolicy
 from wiresocket.edge.http import HttpRequest, error_response, json_response, parse_rest_event, problem
-from wiresocket.names import AUDIENCE_API, DATA_PLANE_HTTP_PATHS, LICENSE_REGIONS, SCOPE_API
+from wiresocket.names import DATA_PLANE_HTTP_PATHS
 from wiresocket.ports import Clock
-from wiresocket.services.authorize import ConnectRequest, Unauthenticated, find_token
+from wiresocket.services.authorize import ConnectRequest, Unauthenticated, find_token, verify_app_token
 from wiresocket.services.ratelimit import RateLimiter
-from wiresocket.services.verification import TokenRejected, TokenVerifier
+from wiresocket.services.verification import TokenVerifier
 
 DISCOVERY_PATH: Final = "/discovery"
 USAGE_PATH: Final = "/usage"
@@ -183,17 +183,6 @@ def usage_entry(current: int, limit: int) -> dict[str, Any]:
     return {"current": current, "limit": limit, "percent": round(current * 100 / limit, 1), "status": status}
 
 
-def _scopes(claims: Mapping[str, Any]) -> set[str]:
-    scopes: set[str] = set()
-    for name in ("scope", "scp"):
-        value = claims.get(name)
-        if isinstance(value, str):
-            scopes.update(value.split())
-        elif isinstance(value, list):
-            scopes.update(v for v in value if isinstance(v, str))
-    return scopes
-
-
 # --- The use cases ----------------------------------------------------------------------------------------------
 
 
@@ -233,22 +222,8 @@ class DataPlaneHttp:
         headers = {"authorization": list(request.headers.get("authorization", []))}
         query = {"token": list(request.query.get("token", []))}
         presented = find_token(ConnectRequest(headers=headers, query=query))
-        try:
-            verified = self._verifier.verify(presented.token, [AUDIENCE_API])
-        except TokenRejected as rejected:
-            raise Unauthenticated(f"token rejected: {rejected.reason}") from rejected
-        claims, app = verified.claims, verified.app
-        if app is None or claims.get("aud") != AUDIENCE_API:
-            raise Unauthenticated("not an app token")
-        if SCOPE_API not in _scopes(claims):
-            raise Unauthenticated("scope")
-        region = claims.get("licenseRegionCode")
-        if region not in LICENSE_REGIONS or region != app.license_region:
-            raise Unauthenticated("license region")
-        try:
-            limits = validate_limits(claims.get("limits"))
-        except InvalidInput as exc:
-            raise Unauthenticated("limits") from exc
+        verified, app, limits = verify_app_token(self._verifier, presented.token)
+        claims = verified.claims
         origins = list(request.headers.get("origin", []))
         cors_origin: str | None = None
         if origins:
