@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from wiresocket import config
 
@@ -66,32 +66,50 @@ def _client_config() -> Config:
     return Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
 
 
+_CLIENT_LOCK = threading.RLock()
+"""Guards the session and client pool: a botocore session is not safe for concurrent client creation, and a
+client built twice (two threads missing a cache at once) would cost its model loading twice."""
+
+
 @functools.cache
+def _pool() -> dict[tuple[str, str], Any]:
+    """The container's botocore session (key ``("session", "")``) and clients, each built once."""
+    return {}
+
+
 def botocore_session() -> BotocoreSession:
     """One botocore session for every client of the container, pynamodb's included (``directory``): each
     further session would load the endpoint and service models again, ~60 ms of CPU at every cold start."""
-    from botocore.session import get_session
+    pool = _pool()
+    with _CLIENT_LOCK:
+        if ("session", "") not in pool:
+            from botocore.session import get_session
 
-    return get_session()
+            pool[("session", "")] = get_session()
+        session: BotocoreSession = pool[("session", "")]
+        return session
 
 
-_CLIENT_LOCK = threading.Lock()
+def _client(service: str, region: str) -> Any:
+    pool = _pool()
+    found = pool.get((service, region))
+    if found is None:
+        with _CLIENT_LOCK:
+            found = pool.get((service, region))
+            if found is None:
+                found = botocore_session().create_client(service, region_name=region, config=_client_config())
+                pool[(service, region)] = found
+    return found
 
 
-@functools.cache
 def kms_client(region: str) -> KMSClient:
     """A KMS client for ``region`` (endpoint from ``AWS_ENDPOINT_URL`` when set, as boto3 does)."""
-    with _CLIENT_LOCK:
-        client = botocore_session().create_client("kms", region_name=region, config=_client_config())
-    return cast("KMSClient", client)
+    return cast("KMSClient", _client("kms", region))
 
 
-@functools.cache
 def events_client(region: str) -> EventBridgeClient:
     """An EventBridge client for ``region``."""
-    with _CLIENT_LOCK:
-        client = botocore_session().create_client("events", region_name=region, config=_client_config())
-    return cast("EventBridgeClient", client)
+    return cast("EventBridgeClient", _client("events", region))
 
 
 @functools.cache
@@ -198,14 +216,11 @@ def token_settings() -> config.TokenSettings:
     return config.TokenSettings.from_env()
 
 
-@functools.cache
 def dynamodb_client(region: str) -> DynamoDBClient:
     """A DynamoDB client for ``region`` (counters, registry, documents, the authorizer's state reads; the
     directory's writes go through pynamodb). Straight from botocore, on the shared session: a boto3 client is
     this same object, and importing boto3 would only add to every cold start."""
-    with _CLIENT_LOCK:  # a botocore session is not safe for concurrent client creation
-        client = botocore_session().create_client("dynamodb", region_name=region, config=_client_config())
-    return cast("DynamoDBClient", client)
+    return cast("DynamoDBClient", _client("dynamodb", region))
 
 
 @functools.cache
@@ -253,7 +268,6 @@ def directory_entries() -> DirectoryEntries:
 @functools.cache
 def _oauth_parts() -> tuple[TokenService, ClientAuthenticator, RefreshTokens]:
     from wiresocket.services.clientauth import ClientAuthenticator
-    from wiresocket.services.pepper import SecretPepper
     from wiresocket.services.refresh import RefreshPolicy, RefreshTokens
     from wiresocket.services.signing import TokenSigner
     from wiresocket.services.token import TokenPolicy, TokenService
@@ -262,8 +276,7 @@ def _oauth_parts() -> tuple[TokenService, ClientAuthenticator, RefreshTokens]:
     # Hot reads in plain botocore; pynamodb only for writes and the password/refresh grants' reads.
     store = fast_read_directory(s.directory_table, s.region)
     limiter = rate_limiter(s.rate_limit_table, s.region)
-    pepper = SecretPepper(store, key_wrapper(s.region, s.master_key_id))
-    clients = ClientAuthenticator(store, pepper, limiter, clock(), region=s.region)
+    clients = ClientAuthenticator(store, token_pepper(), limiter, clock(), region=s.region)
     refresh = RefreshTokens(
         store,
         clock(),
@@ -287,6 +300,15 @@ def _oauth_parts() -> tuple[TokenService, ClientAuthenticator, RefreshTokens]:
 def token_service() -> TokenService:
     """The token endpoint service."""
     return _oauth_parts()[0]
+
+
+@functools.cache
+def token_pepper() -> SecretPepper:
+    """The token function's client-secret pepper (read through the fast directory, unwrapped once)."""
+    from wiresocket.services.pepper import SecretPepper
+
+    s = token_settings()
+    return SecretPepper(fast_read_directory(s.directory_table, s.region), key_wrapper(s.region, s.master_key_id))
 
 
 @functools.cache
