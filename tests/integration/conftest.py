@@ -11,6 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.fakes.oauth_world import OAuthWorld, build_world
+from tests.fakes.ratelimit import MemoryCounterStore
 from wiresocket import names, wiring
 from wiresocket.adapters.clock import SystemClock
 from wiresocket.adapters.directory_models import bind_directory
@@ -22,6 +24,7 @@ from wiresocket.local.resources import GlobalResources, create_global_resources
 from wiresocket.services.keyvault import KeyPolicy, KeyVault
 from wiresocket.services.locks import LockManager
 from wiresocket.services.outbox import OutboxPublisher
+from wiresocket.services.ratelimit import CounterStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -125,6 +128,19 @@ def make_vault(aws: Aws, *, min_age: int = 0, grace: int = 3600, publish: bool =
         on_commit=publisher.publish_pending if publish else None,
     )
     return Vault(vault, directory, wrapper, publisher)
+
+
+def moto_world(aws: Aws, counters: CounterStore | None = None) -> OAuthWorld:
+    """The OAuth world (tenants, apps, users, keys) on moto's DynamoDB and KMS; rate-limit counters in memory
+    unless ``counters`` is given."""
+    return build_world(
+        DynamoDirectory(),
+        DynamoLockStore(),
+        KmsKeyWrapper(aws.kms, aws.resources.master_key_alias),
+        SystemClock(),
+        counters if counters is not None else MemoryCounterStore(),
+        region=REGION,
+    )
 
 
 @pytest.fixture

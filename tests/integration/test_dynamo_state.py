@@ -8,13 +8,10 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.fakes.oauth_world import OAuthWorld, build_world
-from tests.fakes.ratelimit import MemoryCounterStore
-from tests.integration.conftest import REGION, Aws
-from wiresocket.adapters.clock import SystemClock
-from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore
+from tests.fakes.oauth_world import OAuthWorld
+from tests.integration.conftest import REGION, Aws, moto_world
+from wiresocket.adapters.dynamo_directory import DynamoDirectory
 from wiresocket.adapters.dynamo_state import DynamoStateReader
-from wiresocket.adapters.kms import KmsKeyWrapper
 from wiresocket.domain.audit import SYSTEM_ACTOR
 from wiresocket.domain.errors import DependencyUnavailable
 
@@ -23,14 +20,7 @@ UNKNOWN_TENANT = "00000000-0000-4000-8000-000000000000"
 
 @pytest.fixture
 def world(aws: Aws) -> OAuthWorld:
-    world = build_world(
-        DynamoDirectory(),
-        DynamoLockStore(),
-        KmsKeyWrapper(aws.kms, aws.resources.master_key_alias),
-        SystemClock(),
-        MemoryCounterStore(),
-        region=REGION,
-    )
+    world = moto_world(aws)
     # A rotation leaves a retiring key next to the active one, so the tenant has keys in several states.
     world.vault.rotate(world.demo_tenant, SYSTEM_ACTOR)
     return world

@@ -17,14 +17,11 @@ from botocore.exceptions import EndpointConnectionError
 from pynamodb.connection.base import Connection
 from pynamodb.exceptions import PynamoDBConnectionError
 
-from tests.fakes.oauth_world import ISSUER_BASE, PASSWORD, OAuthWorld, basic, build_world, rest_event
+from tests.fakes.oauth_world import ISSUER_BASE, PASSWORD, OAuthWorld, basic, rest_event
 from tests.integration import rest
-from tests.integration.conftest import REGION, Aws
+from tests.integration.conftest import REGION, Aws, moto_world
 from wiresocket import names, wiring
-from wiresocket.adapters.clock import SystemClock
-from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore
 from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore
-from wiresocket.adapters.kms import KmsKeyWrapper
 from wiresocket.domain.credentials import generate_refresh_token, hash_refresh_token
 from wiresocket.domain.refresh import FamilyStatus, RefreshFamily, RefreshStatus, RefreshToken, SubjectKind
 from wiresocket.ports import PutRefreshFamily, PutRefreshToken
@@ -55,14 +52,7 @@ def world(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> OAuthWorld:
     table = aws.resources.rate_limit_table
     monkeypatch.setenv(names.ENV_RATE_LIMIT_TABLE, table)
     monkeypatch.setenv(names.ENV_ISSUER_BASE, ISSUER_BASE)
-    return build_world(
-        DynamoDirectory(),
-        DynamoLockStore(),
-        KmsKeyWrapper(aws.kms, aws.resources.master_key_alias),
-        SystemClock(),
-        DynamoCounterStore(aws.dynamodb, table),
-        region=REGION,
-    )
+    return moto_world(aws, DynamoCounterStore(aws.dynamodb, table))
 
 
 def snapshot(aws: Aws) -> list[dict[str, Any]]:

@@ -12,15 +12,11 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.fakes.oauth_world import ISSUER_BASE, OAuthWorld, build_world
-from tests.fakes.ratelimit import MemoryCounterStore
+from tests.fakes.oauth_world import ISSUER_BASE, OAuthWorld
 from tests.integration import rest
-from tests.integration.conftest import REGION, Aws
+from tests.integration.conftest import REGION, Aws, moto_world
 from wiresocket import names, wiring
 from wiresocket.adapters import apigw_post
-from wiresocket.adapters.clock import SystemClock
-from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore
-from wiresocket.adapters.kms import KmsKeyWrapper
 from wiresocket.domain.apps import App, AppStatus
 from wiresocket.domain.audit import SYSTEM_ACTOR
 from wiresocket.domain.connections import INVALID_DOCUMENT
@@ -63,14 +59,7 @@ def plane(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Plane:
     monkeypatch.setenv(names.ENV_ISSUER_BASE, ISSUER_BASE)
     monkeypatch.setenv(names.ENV_WS_MANAGEMENT_ENDPOINT, MANAGEMENT)
     monkeypatch.setenv(names.ENV_DATA_REGION, REGION)
-    world = build_world(
-        DynamoDirectory(),
-        DynamoLockStore(),
-        KmsKeyWrapper(aws.kms, aws.resources.master_key_alias),
-        SystemClock(),
-        MemoryCounterStore(),
-        region=REGION,
-    )
+    world = moto_world(aws)
     us_app, us_secret = world.entries.create_app(
         world.demo_tenant, "US App", "aws-us-east-1", ["app.example.com"], plan_id="standard", actor=SYSTEM_ACTOR
     )

@@ -8,14 +8,10 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from tests.fakes.oauth_world import ISSUER_BASE, OAuthWorld, build_world
-from tests.fakes.ratelimit import MemoryCounterStore
+from tests.fakes.oauth_world import ISSUER_BASE, OAuthWorld
 from tests.integration import rest
-from tests.integration.conftest import REGION, Aws, reset_wiring
+from tests.integration.conftest import REGION, Aws, moto_world, reset_wiring
 from wiresocket import names
-from wiresocket.adapters.clock import SystemClock
-from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore
-from wiresocket.adapters.kms import KmsKeyWrapper
 from wiresocket.domain.apps import App
 from wiresocket.domain.audit import SYSTEM_ACTOR
 from wiresocket.domain.limits import connections_counter_key, documents_counter_key
@@ -41,14 +37,7 @@ def plane(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Plane:
     monkeypatch.setenv(names.ENV_ISSUER_BASE, ISSUER_BASE)
     monkeypatch.setenv(names.ENV_DATA_REGION, REGION)
     monkeypatch.setenv(names.ENV_WS_PUBLIC_URL, PUBLIC_URL)
-    world = build_world(
-        DynamoDirectory(),
-        DynamoLockStore(),
-        KmsKeyWrapper(aws.kms, aws.resources.master_key_alias),
-        SystemClock(),
-        MemoryCounterStore(),
-        region=REGION,
-    )
+    world = moto_world(aws)
     us_app, us_secret = world.entries.create_app(
         world.demo_tenant, "US App", "aws-us-east-1", ["app.example.com"], plan_id="standard", actor=SYSTEM_ACTOR
     )

@@ -13,10 +13,9 @@ import boto3
 import pycrdt
 import pytest
 
-from tests.fakes.oauth_world import OAuthWorld, build_world
-from tests.fakes.ratelimit import MemoryCounterStore
+from tests.fakes.oauth_world import OAuthWorld
 from tests.integration import rest
-from tests.integration.conftest import REGION, Aws
+from tests.integration.conftest import REGION, Aws, moto_world
 from tests.integration.test_ws_connect import (
     API_ID,
     DOMAIN,
@@ -28,9 +27,6 @@ from tests.integration.test_ws_connect import (
 )
 from wiresocket import names
 from wiresocket.adapters import apigw_post
-from wiresocket.adapters.clock import SystemClock
-from wiresocket.adapters.dynamo_directory import DynamoDirectory, DynamoLockStore
-from wiresocket.adapters.kms import KmsKeyWrapper
 from wiresocket.domain.apps import App
 from wiresocket.domain.audit import SYSTEM_ACTOR
 from wiresocket.domain.yprotocol import SyncType, sync_message
@@ -111,14 +107,7 @@ def plane(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Plane:
     monkeypatch.setenv(names.ENV_DOCUMENT_COMPACT_AFTER, "3")
     poster = RecordingPoster()
     monkeypatch.setattr(apigw_post, "ManagementApiPoster", lambda: poster)
-    world = build_world(
-        DynamoDirectory(),
-        DynamoLockStore(),
-        KmsKeyWrapper(aws.kms, aws.resources.master_key_alias),
-        SystemClock(),
-        MemoryCounterStore(),
-        region=REGION,
-    )
+    world = moto_world(aws)
     us_app, us_secret = world.entries.create_app(
         world.demo_tenant, "US App", "aws-us-east-1", ["app.example.com"], plan_id="standard", actor=SYSTEM_ACTOR
     )
