@@ -1,6 +1,6 @@
 """Creating the directory entries of issue 3: plans, apps, users and the trusted dashboard client, and
-regenerating an app's secret (SPEC §2, §3, §6). The admin API (a later issue) calls these; for now the local
-stack's seeder does.
+regenerating an app's secret (SPEC §2, §3, §6). The admin API (``services.admin``) and the local stack's
+seeder call these.
 
 Each creation commits the entity, its uniqueness claims and its audit event in one transaction.
 """
