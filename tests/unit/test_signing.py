@@ -47,3 +47,21 @@ def test_compact_rs256_verifies_with_pyjwt_and_names_its_kid(private: rsa.RSAPri
 def test_header_segment_depends_on_the_kid() -> None:
     # A cached header must never be reused for another key
     assert header_segment("a") != header_segment("b")
+
+
+def test_signing_a_claims_dict_is_byte_identical_to_jwt_encode(private: rsa.RSAPrivateKey) -> None:
+    # Given the claims of a user token (the password and refresh grants sign a dict)
+    from tests.fakes.memory import FakeClock, FakeKeyWrapper
+    from wiresocket.domain.keys import KeyState
+    from wiresocket.services.sealing import UnsealedKeyCache, generate_signing_key
+    from wiresocket.services.signing import TokenSigner
+
+    wrapper = FakeKeyWrapper()
+    key = generate_signing_key("t", "kid-u", KeyState.ACTIVE, 1, wrapper)
+    cache = UnsealedKeyCache(wrapper, FakeClock())
+    claims = {"sub": "user-1", "scope": "WireSocket.Admin", "name": "Zoë", "exp": 4102444800, "roles": ["owner"]}
+    # When our signer and jwt.encode sign it with the same key
+    ours = TokenSigner(cache).sign(claims, [key])
+    theirs = jwt.encode(claims, cache.private_key(key), algorithm="RS256", headers={"kid": key.kid, "typ": "JWT"})
+    # Then the tokens are the same bytes
+    assert ours == theirs

@@ -2,8 +2,8 @@
 
 The private key comes from the warm ``UnsealedKeyCache``: a warm container signs with zero KMS calls.
 
-``sign`` is PyJWT's ``jwt.encode`` (imported on first use). ``sign_payload`` (the client_credentials hot
-path, claims already serialised) assembles the compact JWS itself around cryptography's RSASSA-PKCS1-v1_5 with
+Every token goes through ``sign_payload`` (``sign`` serialises a claims dict first, exactly as
+``jwt.encode`` does), which assembles the compact JWS itself around cryptography's RSASSA-PKCS1-v1_5 with
 SHA-256 — the very call PyJWT's ``RSAAlgorithm.sign`` makes: the protected header is the same for every token
 of a key, so its base64url segment is built once per ``kid`` (exactly as ``PyJWS.encode`` builds it: sorted
 keys, compact separators) instead of per token (≈ 5 µs a token), and the token function's cold start does not
@@ -39,22 +39,17 @@ class TokenSigner:
         self._keys = keys
 
     def sign(self, claims: dict[str, Any], tenant_keys: list[SigningKey]) -> str:
-        """A compact JWS of ``claims`` under the tenant's active key (from ``tenant_keys``, just read).
+        """A compact JWS of ``claims`` under the tenant's active key (from ``tenant_keys``, just read): the claims
+        serialised as ``jwt.encode`` serialises them (compact JSON), then ``sign_payload``.
 
         ``KeyUnavailable`` when the tenant has no single active key; ``DependencyUnavailable`` when KMS is
         needed (cold cache) and down.
         """
-        key = select_active(tenant_keys)
-        if key is None or key.sealed is None:
-            raise KeyUnavailable("the tenant has no active signing key")
-        private = self._keys.private_key(key)
-        import jwt  # the password and refresh grants only: the client_credentials path never loads PyJWT
-
-        return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE})
+        return self.sign_payload(json.dumps(claims, separators=(",", ":")).encode(), tenant_keys)
 
     def sign_payload(self, payload: bytes, tenant_keys: list[SigningKey]) -> str:
-        """``sign`` for claims already serialised as compact JSON (``wiresocket.domain.claims``): PyJWT's JWS
-        layer signs them as they are, without re-copying and re-serialising a claims dict per token."""
+        """``sign`` for claims already serialised as compact JSON (``wiresocket.domain.claims``), signed as they
+        are, without re-copying and re-serialising a claims dict per token."""
         key = select_active(tenant_keys)
         if key is None or key.sealed is None:
             raise KeyUnavailable("the tenant has no active signing key")
