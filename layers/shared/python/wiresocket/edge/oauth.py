@@ -170,6 +170,8 @@ def oauth_error_response(exc: BaseException, *, basic_attempted: bool = False) -
     if isinstance(exc, errors.InvalidInput):
         return oauth_json(400, {"error": "invalid_request", "error_description": str(exc)})
     if isinstance(exc, errors.DependencyUnavailable | errors.KeyUnavailable | errors.IntegrityError | errors.LockBusy):
+        if isinstance(exc, errors.IntegrityError):  # tampering or corruption, not a passing fault: alert on it
+            logger.error("stored key material failed its integrity check: %s", exc)
         body = {"error": "temporarily_unavailable", "error_description": "try again shortly"}
         return oauth_json(503, body, {"Retry-After": "1"})
     logger.error("unexpected error on an OAuth endpoint", exc_info=exc)
