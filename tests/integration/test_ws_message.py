@@ -222,3 +222,35 @@ def test_the_event_endpoint_is_used_when_none_is_configured(plane: Plane, monkey
     # Then the answer goes to https://{domainName}/{stage}
     assert plane.poster.endpoints == {(f"https://{DOMAIN}/{STAGE}", REGION)}
     assert API_ID in DOMAIN
+
+
+def test_admission_and_document_session_are_read_once_per_connection(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wiresocket.adapters.dynamo_connections import DynamoConnectionRegistry
+
+    calls = {"refusal": 0, "document_pin": 0}
+    for name in calls:
+        original = getattr(DynamoConnectionRegistry, name)
+
+        def counted(self: Any, *args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoConnectionRegistry, name, counted)
+    # Given an admitted connection that syncs and then edits three times
+    plane.connect("a=")
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("text", type=pycrdt.Text)
+    plane.send("a=", pycrdt.create_sync_message(doc))
+    for word in ("one", "two", "three"):
+        before = doc.get_state()
+        text.insert(len(text), word)
+        plane.send("a=", pycrdt.create_update_message(doc.get_update(before)))
+    # Then its refusal and its document's pin were each read once, not once per frame
+    assert calls == {"refusal": 1, "document_pin": 1}
+    # And the edits are stored
+    plane.connect("b=")
+    plane.send("b=", pycrdt.create_sync_message(pycrdt.Doc()))
+    step2 = plane.take("b=")[0]
+    assert isinstance(step2, bytes) and text_of(pycrdt.read_message(step2[2:])) == "onetwothree"

@@ -7,7 +7,8 @@ For every text frame of a connection, in this order (the first refusal decides):
    API Gateway cannot send during ``$connect``) gets its error frame (4004/4008/4005/4009, or 4007 "Invalid
    Name", with the public docs' reason) on its first frame and is closed; the frame is not counted. A
    connection whose context carries ``INVALID_DOCUMENT`` gets 4007 whatever the registry holds (fail closed:
-   it never reaches a document).
+   it never reaches a document). An admitted connection's admission and its document's pin session cannot
+   change while it lives, so a warm container reads each once per connection (bounded memo).
 1. **Integrity** — the connection's security state, read through a cache of at most a few seconds: tenant
    active (else 4003), the token's ``kid`` still published (else 4002), app enabled (else 4003). The error
    frame is sent, then the connection is closed with ``DeleteConnection``, even if termination missed it.
@@ -33,6 +34,7 @@ its own endpoint); a connection the management API reports gone (410) is removed
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -74,6 +76,8 @@ from wiresocket.services.presence import PresenceService
 logger = logging.getLogger(__name__)
 
 RELAY_WORKERS: Final = 16
+MAX_ADMITTED_MEMO: Final = 10_000
+"""Connections whose admission (and document session) a warm container remembers; flushed when full."""
 
 
 class SecurityState(Protocol):
@@ -190,6 +194,12 @@ class RelayService:
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=relay_workers) if relay_workers > 1 else None
         self._presence = presence
+        # Per connection, what cannot change while it lives: ``$connect`` wrote its refusal once (an admitted
+        # connection is remembered here, a refused one is closed), and an admitted connection counts itself as a
+        # user of its document, so the document's pin — and with it the state's session — holds until it leaves.
+        # Remembering both saves two strongly consistent reads on every later frame.
+        self._admitted: dict[tuple[str, str], DocumentRef] = {}
+        self._admitted_lock = threading.Lock()
 
     def refuse_unknown(self, endpoint: str, connection_id: str, ws_region: str, frame: str) -> None:
         """Send ``frame`` to a connection we know nothing else about, then close it."""
@@ -221,9 +231,11 @@ class RelayService:
         a = sender.authorized
         if not a.names_a_document:  # invalid name (4007): never a member of any document, whatever is registered
             return self._refuse(sender, INVALID_NAME)
-        refused = self._connections.refusal(a.license_region, sender.ws_region, sender.connection_id)
-        if refused is not None:  # refused at connect (4004/4005/4008/4009): the close code, then closed
-            return self._refuse(sender, refused)
+        if (sender.ws_region, sender.connection_id) not in self._admitted:
+            refused = self._connections.refusal(a.license_region, sender.ws_region, sender.connection_id)
+            if refused is not None:  # refused at connect (4004/4005/4008/4009): the close code, then closed
+                return self._refuse(sender, refused)
+            self._remember(sender, sender.document)
         now = self._clock.now()
         refusal = security_refusal(self._state, sender.authorized, now) or self._rate_refusal(sender, now)
         if refusal is not None:
@@ -247,8 +259,23 @@ class RelayService:
         except InvalidCrdt:
             return self._refuse(sender, Refusal(CloseCode.INVALID_MESSAGE, "Invalid Yjs data", close=False))
 
+    def _remember(self, sender: Sender, ref: DocumentRef) -> None:
+        with self._admitted_lock:
+            if len(self._admitted) >= MAX_ADMITTED_MEMO:
+                self._admitted.clear()
+            self._admitted[(sender.ws_region, sender.connection_id)] = ref
+
+    def _document(self, sender: Sender) -> DocumentRef:
+        """The sender's document in its current pin session (read once per connection, then remembered)."""
+        ref = self._admitted.get((sender.ws_region, sender.connection_id)) or sender.document
+        if not ref.session:
+            ref = self._documents.current(ref)
+            if ref.session:
+                self._remember(sender, ref)
+        return ref
+
     def _answer_step1(self, sender: Sender, state_vector: bytes) -> Outcome:
-        answer = self._documents.answer_step1(sender.document, state_vector)
+        answer = self._documents.answer_step1(self._document(sender), state_vector)
         # A state too large for one message comes in parts: all but the last as updates, the last as the sync
         # step 2 (y-websocket reports "synced" on it), each within API Gateway's 128 KB message quota.
         *leading, last = answer.parts
@@ -264,7 +291,7 @@ class RelayService:
         return outcome
 
     def _apply(self, sender: Sender, update: bytes, original: str | None) -> Outcome:
-        if not self._documents.apply(sender.document, update):
+        if not self._documents.apply(self._document(sender), update):
             return Outcome("empty_update")
         frame = original if original is not None else encode_frame(sync_message(SyncType.UPDATE, update))
         return self._relay(sender, "update", frame)
