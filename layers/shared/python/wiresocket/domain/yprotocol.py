@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
-MAX_MESSAGE_BYTES: Final = 128 * 1024
-"""The largest decoded message accepted (API Gateway's own 128 KB message quota bounds the base64 text)."""
+MAX_MESSAGE_BYTES: Final = 96 * 1024
+"""The largest decoded message accepted: what API Gateway's 128 KB message quota (on the base64 text) can carry,
+4 * 98,304 / 3 = 131,072 characters, and what ``services.documents`` sizes its stored parts by."""
 MAX_FRAME_CHARS: Final = 4 * ((MAX_MESSAGE_BYTES + 2) // 3)
 """The longest base64 text that can decode to at most ``MAX_MESSAGE_BYTES``."""
 MAX_VARUINT: Final = 2**53 - 1

@@ -16,7 +16,8 @@ For every text frame of a connection, in this order (the first refusal decides):
    per-minute counter in the app's license-region usage table; the frame over the limit gets 4006
    ``Rate limit exceeded: <LIMIT> ops/min`` and the connection is closed.
 3. **Framing** — a frame that is not a well-formed y-websocket message (``domain.yprotocol``) gets 4000 with
-   the defect; the connection stays open and the frame is dropped, except a frame over 128 KB, which closes it.
+   the defect; the connection stays open and the frame is dropped, except a frame over 128 KB of text (96 KB
+   decoded), which closes it.
 4. **Protocol** — sync step 1: the sender gets sync step 2 with exactly the update it lacks (a state over one
    message's size comes as update messages first, the last part in the sync step 2: ``services.documents``),
    then the server's sync step 1 (so it sends what the server lacks). Sync step 2 and update: validated by pycrdt,
