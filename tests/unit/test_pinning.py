@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from wiresocket.domain.limits import CloseCode, connect_refusal
+from wiresocket.domain.limits import MAX_CLOSE_REASON_BYTES, CloseCode, connect_refusal
 from wiresocket.domain.pinning import (
     GRACE_SECONDS,
-    MAX_CLOSE_REASON_BYTES,
     DocumentPin,
     kept_session,
     new_session_id,

@@ -28,6 +28,8 @@ class CloseCode(IntEnum):
     WRONG_REGION = 4009
 
 
+MAX_CLOSE_REASON_BYTES: Final = 123
+"""RFC 6455: a close frame's reason is at most 123 bytes."""
 OPS_WINDOW_SECONDS: Final = 60
 OPS_COUNTER_TTL_SECONDS: Final = 2 * OPS_WINDOW_SECONDS
 """A window's counter outlives its window by this much before TTL may reap it."""
@@ -124,7 +126,7 @@ def connect_refusal(code: int, reason: str) -> Refusal:
     """The refusal stored with a connection ``$connect`` accepted over a limit or pinned elsewhere (``ValueError``
     if not one)."""
     close_code = CloseCode(code)
-    if close_code not in REFUSABLE_AT_CONNECT or not reason or len(reason.encode()) > 123:
+    if close_code not in REFUSABLE_AT_CONNECT or not reason or len(reason.encode()) > MAX_CLOSE_REASON_BYTES:
         raise ValueError("not a connect-time refusal")
     return Refusal(close_code, reason)
 

@@ -19,12 +19,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from wiresocket.domain.limits import CloseCode, Refusal
+from wiresocket.domain.limits import MAX_CLOSE_REASON_BYTES, CloseCode, Refusal
 
 GRACE_SECONDS: Final = 10
 """How long a document stays pinned (and its state kept) after its last user left."""
-MAX_CLOSE_REASON_BYTES: Final = 123
-"""RFC 6455: a close frame's reason is at most 123 bytes."""
 SESSION_PATTERN: Final = re.compile(r"[0-9a-f]{16,64}")
 """What a stored session id looks like (``new_session_id``); anything else in the table is ignored."""
 

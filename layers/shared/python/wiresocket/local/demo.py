@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -32,12 +31,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from wiresocket import names
+from wiresocket.domain.connections import is_document_name
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DEMO_PORT: Final = 5173
 DEFAULT_DOCUMENT: Final = "demo"
-DOCUMENT_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,255}")
 MAX_BODY_BYTES: Final = 1024
 PAGE_PATH: Final = "/demo"
 TOKEN_PATH: Final = "/demo/token"  # noqa: S105 - a route, not a secret
@@ -201,9 +200,7 @@ class _DemoHandler(BaseHTTPRequestHandler):
         if not isinstance(payload, dict) or set(payload) - {"document"}:
             return None
         document = payload.get("document", DEFAULT_DOCUMENT)
-        if not isinstance(document, str) or DOCUMENT_NAME.fullmatch(document) is None:
-            return None
-        return document
+        return document if isinstance(document, str) and is_document_name(document) else None
 
     def _drain(self) -> None:
         raw_length = self.headers.get("Content-Length", "0")
