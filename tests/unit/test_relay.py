@@ -20,6 +20,7 @@ from wiresocket.domain.apps import AppStatus
 from wiresocket.domain.audit import SYSTEM_ACTOR
 from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, document_key
 from wiresocket.domain.keys import KeyState
+from wiresocket.domain.plans import PlanStatus
 from wiresocket.domain.tenants import TenantStatus
 from wiresocket.domain.yprotocol import MAX_MESSAGE_BYTES, SyncType, encode_varbytes, sync_message
 from wiresocket.services.authorize import CachedStateDirectory
@@ -266,7 +267,10 @@ def error_codes(client: Client) -> list[object]:
 # --- refusals -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("change", "code"), [("revoke keys", 4002), ("suspend tenant", 4003), ("disable app", 4003)])
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [("revoke keys", 4002), ("suspend tenant", 4003), ("disable app", 4003), ("retire the app's plan", 4003)],
+)
 def test_a_connection_whose_security_state_changed_gets_an_error_frame_and_is_closed(
     plane: Plane, change: str, code: int
 ) -> None:
@@ -279,6 +283,9 @@ def test_a_connection_whose_security_state_changed_gets_an_error_frame_and_is_cl
         world.vault.revoke_all(world.demo_tenant, SYSTEM_ACTOR)
     elif change == "suspend tenant":
         s.tenants[world.demo_tenant] = replace(s.tenants[world.demo_tenant], status=TenantStatus.SUSPENDED)
+    elif change == "retire the app's plan":  # the authorizer refuses an app without an active plan: so does $default
+        assert world.app.plan_id is not None
+        s.plans[world.app.plan_id] = replace(s.plans[world.app.plan_id], status=PlanStatus.RETIRED)
     else:
         key = (world.demo_tenant, world.app.app_id)
         s.apps[key] = replace(s.apps[key], status=AppStatus.DISABLED)

@@ -105,6 +105,15 @@ def select_active(keys: list[SigningKey]) -> SigningKey | None:
     return active[0] if len(active) == 1 else None
 
 
+def honoured_key(keys: list[SigningKey], kid: str, now: float) -> SigningKey | None:
+    """The key ``kid`` if tokens it signed are still honoured — published, and not the pre-published ``next``
+    (which signs nothing yet); else None. The one rule for every verifier and the data plane's re-checks."""
+    key = next((k for k in keys if k.kid == kid), None)
+    if key is None or key.state is KeyState.NEXT or not key.is_published(now):
+        return None
+    return key
+
+
 def minimum_grace_seconds(token_ttl_seconds: int, jwks_max_age_seconds: int) -> int:
     """A retiring key must verify for at least one token lifetime plus one JWKS cache lifetime (SPEC §5)."""
     return token_ttl_seconds + jwks_max_age_seconds

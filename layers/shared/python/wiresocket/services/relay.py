@@ -44,7 +44,7 @@ from typing import Any, Final, Protocol
 from wiresocket.domain.apps import App
 from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord
 from wiresocket.domain.errors import InvalidInput
-from wiresocket.domain.keys import KeyState, SigningKey
+from wiresocket.domain.keys import SigningKey, honoured_key
 from wiresocket.domain.limits import (
     FORBIDDEN,
     INVALID_NAME,
@@ -57,6 +57,7 @@ from wiresocket.domain.limits import (
     rate_limit_exceeded,
     within_limit,
 )
+from wiresocket.domain.plans import Plan
 from wiresocket.domain.tenants import Tenant
 from wiresocket.domain.yprotocol import (
     AwarenessMessage,
@@ -90,6 +91,10 @@ class SecurityState(Protocol):
 
     def app(self, tenant_id: str, app_id: str) -> App | None:
         """The app."""
+        ...
+
+    def plan(self, plan_id: str) -> Plan | None:
+        """The plan (may be cached: plan changes are not revocations)."""
         ...
 
 
@@ -159,15 +164,18 @@ class Outcome:
 
 
 def security_refusal(state: SecurityState, authorized: AuthorizedConnection, now: float) -> Refusal | None:
-    """4003 for a tenant not active or an app not enabled, 4002 for a key no longer published; else None."""
+    """The authorizer's state checks again (``TokenVerifier``): 4003 for a tenant not active, an app not enabled
+    or without an active plan, 4002 for a key no longer honoured (``domain.keys.honoured_key``); else None."""
     tenant, keys = state.tenant_with_keys(authorized.tenant_id)
     if tenant is None or not tenant.is_active:
         return FORBIDDEN
-    key = next((k for k in keys if k.kid == authorized.kid), None)
-    if key is None or key.state is KeyState.NEXT or not key.is_published(now):
+    if honoured_key(keys, authorized.kid, now) is None:
         return KEY_REVOKED
     app = state.app(authorized.tenant_id, authorized.app_id)
     if app is None or not app.is_enabled:
+        return FORBIDDEN
+    plan = state.plan(app.plan_id) if app.plan_id else None
+    if plan is None or not plan.is_active:
         return FORBIDDEN
     return None
 

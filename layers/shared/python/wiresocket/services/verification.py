@@ -35,7 +35,7 @@ from wiresocket.domain.apps import App
 from wiresocket.domain.claims import issuer
 from wiresocket.domain.errors import WireSocketError
 from wiresocket.domain.ids import is_kid, is_tenant_id
-from wiresocket.domain.keys import KeyState, SigningKey
+from wiresocket.domain.keys import SigningKey, honoured_key
 from wiresocket.domain.tenants import Tenant
 from wiresocket.domain.users import User
 from wiresocket.names import AUDIENCE_API, AUDIENCE_DASHBOARD
@@ -215,8 +215,8 @@ class TokenVerifier:
         if tenant is None or not tenant.is_active:
             raise TokenRejected("tenant not active")
         now = self._clock.now()
-        key = next((k for k in keys if k.kid == kid), None)
-        if key is None or key.state is KeyState.NEXT or not key.is_published(now):
+        key = honoured_key(keys, kid, now)
+        if key is None:
             raise TokenRejected("key not valid")
         # RS256 (RFC 7518 §3.3): RSASSA-PKCS1-v1_5 with SHA-256 over "header.payload", nothing else.
         try:
