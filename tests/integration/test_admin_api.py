@@ -3,15 +3,20 @@ rate limits, and current state re-checked on every request (docs/admin-api.md)."
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.fakes.admin import AdminWorld, moto_admin_world
 from tests.fakes.oauth_world import PASSWORD, fast_keys_and_hashes
+from wiresocket import names
 from wiresocket.domain.audit import SYSTEM_ACTOR
 from wiresocket.domain.ratelimit import DEFAULT_POLICIES
 from wiresocket.domain.users import UserRole
@@ -294,6 +299,70 @@ def test_failed_request_is_not_remembered(world: AdminWorld) -> None:
     # When it is retried with a valid body under the same key / Then it runs
     ok = world.call("POST", "/admin/apps", token=token, body=_app_body(world), headers={"Idempotency-Key": key})
     assert ok.status == 201
+
+
+def _idempotency_records() -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name=os.environ["AWS_DEFAULT_REGION"])
+    table = os.environ[names.ENV_IDEMPOTENCY_TABLE]
+    return list(client.scan(TableName=table, ConsistentRead=True)["Items"])
+
+
+def _password_forms(body: dict[str, Any], password: str) -> set[str]:
+    """The password and what powertools (or anyone) would make of it or of a body holding it."""
+    forms = {password, base64.b64encode(password.encode()).decode()}
+    texts = [password, json.dumps(body, sort_keys=True), json.dumps(body), json.dumps(body, separators=(",", ":"))]
+    for text in texts:
+        for name in ("md5", "sha1", "sha256", "sha512"):
+            forms.add(hashlib.new(name, text.encode()).hexdigest())
+    return forms
+
+
+def test_no_password_or_password_hash_reaches_the_idempotency_table(world: AdminWorld) -> None:
+    # Given a signup and an invite, each sent with an Idempotency-Key
+    suffix = uuid.uuid4().hex[:10]
+    signup = {"tenantName": "Idem Co", "ownerUsername": f"o{suffix}@idem.example", "ownerPassword": f"S1gnup-{suffix}"}
+    invite = {"username": f"i{suffix}@demo.example", "password": f"Inv1te-{suffix}", "role": "viewer"}
+    with fast_keys_and_hashes():
+        assert world.call("POST", "/signup", body=signup, headers={"Idempotency-Key": suffix}).status == 201
+        invited = world.call(
+            "POST", "/admin/users", token=_owner(world), body=invite, headers={"Idempotency-Key": suffix}
+        )
+    assert invited.status == 201
+
+    # When the idempotency table is read raw
+    values = [repr(raw) for item in _idempotency_records() for value in item.values() for raw in value.values()]
+    dump = "\n".join(values)
+
+    # Then neither password, nor any common hash of it or of a body holding it, is in any attribute
+    assert len(values) >= 2
+    for body, password in ((signup, signup["ownerPassword"]), (invite, invite["password"])):
+        for form in _password_forms(body, password):
+            assert form not in dump
+
+
+def test_same_key_with_only_another_password_replays_the_first_response(world: AdminWorld) -> None:
+    # Given an invite sent with an Idempotency-Key
+    token, key = _owner(world), uuid.uuid4().hex
+    invite = {"username": f"r{key[:10]}@demo.example", "password": f"F1rst-{key}", "role": "viewer"}
+    with fast_keys_and_hashes():
+        first = world.call("POST", "/admin/users", token=token, body=invite, headers={"Idempotency-Key": key})
+        assert first.status == 201
+
+        # When it is retried under the same key with only the password changed
+        again = world.call(
+            "POST",
+            "/admin/users",
+            token=token,
+            body={**invite, "password": f"Sec0nd-{key}"},
+            headers={"Idempotency-Key": key},
+        )
+
+    # Then it is a replay of the first (the password is not part of the fingerprint): nothing changes
+    assert again.status == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.body == first.body
+    assert world.oauth.password(invite["username"], f"Sec0nd-{key}").status == 400
+    assert world.oauth.password(invite["username"], invite["password"]).status == 200
 
 
 # --- rate limits ---------------------------------------------------------------------------------------------

@@ -459,6 +459,23 @@ def _json(body: BaseModel | dict[str, Any]) -> dict[str, Any]:
     return body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else body
 
 
+# Body fields that never reach the idempotency fingerprint (any key containing these words, at any depth).
+_FINGERPRINT_EXCLUDED = re.compile(r"password|secret", re.IGNORECASE)
+
+
+def _fingerprint(value: Any) -> Any:
+    """``value`` (a JSON body) without its password/secret fields: what the idempotency payload hash covers.
+
+    powertools stores an unsalted hash of the fingerprint in the idempotency table; a password in it would
+    make that hash an offline guessing oracle that bypasses Argon2id (docs/admin-api.md).
+    """
+    if isinstance(value, dict):
+        return {k: _fingerprint(v) for k, v in value.items() if not _FINGERPRINT_EXCLUDED.search(k)}
+    if isinstance(value, list):
+        return [_fingerprint(v) for v in value]
+    return value
+
+
 class AdminApi:
     """The admin function's whole HTTP surface: gate + powertools resolver + routes."""
 
@@ -568,8 +585,9 @@ class AdminApi:
     def once(self, payload: BaseModel | None, produce: Callable[[], BaseModel], status: int = 200) -> Response[Any]:
         """Run ``produce`` at most once per ``Idempotency-Key`` (when the header is sent).
 
-        The record's key is principal + method + path + header value; its payload hash is the validated body,
-        so the same key with another body is a 422. A replay returns the first status and body, and changes
+        The record's key is principal + method + path + header value; its payload hash is the validated body
+        without password/secret fields (``_fingerprint``), so the same key with another body is a 422, but with
+        only another password it is a replay. A replay returns the first status and body, and changes
         nothing. One-time secrets (``clientSecret``) are never written to the idempotency table: a replay
         returns them as ``null`` (see docs/admin-api.md).
         """
@@ -588,7 +606,7 @@ class AdminApi:
         who = found.subject if isinstance(found, Principal) else f"ip:{identity.get('sourceIp') or 'unknown'}"
         request = {
             "key": "\n".join((who, event.http_method.upper(), event.path, values[0])),
-            "body": _json(payload) if payload is not None else {},
+            "body": _fingerprint(_json(payload)) if payload is not None else {},
         }
         fresh: dict[str, Any] = {}
 
