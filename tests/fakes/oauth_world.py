@@ -247,9 +247,11 @@ class OAuthWorld:
 
 
 def generous_policies() -> dict[str, RatePolicy]:
-    """The default policy table with room for a test's worth of requests from one address."""
+    """The default policy table with room for a test's worth of requests from one address (and of logins of
+    one user: the fake clock never leaves the first window)."""
     policies = dict(DEFAULT_POLICIES)
     policies["token_ip"] = RatePolicy("token_ip", limit=100_000, window_seconds=60)
+    policies["password_attempts"] = RatePolicy("password_attempts", limit=100_000, window_seconds=300)
     return policies
 
 

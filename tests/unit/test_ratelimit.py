@@ -16,6 +16,7 @@ from wiresocket.domain.ratelimit import (
     AUTH_FAILURE,
     DEFAULT_POLICIES,
     JWKS_IP,
+    PASSWORD_ATTEMPTS,
     SIGNUP_IP,
     TOKEN_IP,
     WS_CONNECT_IP,
@@ -48,6 +49,7 @@ def test_default_policy_table() -> None:
     assert {name: (p.limit, p.window_seconds) for name, p in DEFAULT_POLICIES.items()} == {
         TOKEN_IP: (60, 60),
         AUTH_FAILURE: (10, 300),
+        PASSWORD_ATTEMPTS: (20, 300),
         SIGNUP_IP: (12, 60),
         ACCOUNT_MANAGEMENT: (12, 60),
         JWKS_IP: (600, 60),

@@ -20,6 +20,7 @@ from typing import Final
 # Policy names: the identifiers callers pass to the limiter.
 TOKEN_IP: Final = "token_ip"  # noqa: S105 - a policy name, not a secret
 AUTH_FAILURE: Final = "auth_failure"
+PASSWORD_ATTEMPTS: Final = "password_attempts"  # noqa: S105 - a policy name, not a secret
 SIGNUP_IP: Final = "signup_ip"
 ACCOUNT_MANAGEMENT: Final = "account_management"
 JWKS_IP: Final = "jwks_ip"
@@ -70,6 +71,12 @@ DEFAULT_POLICIES: Final[Mapping[str, RatePolicy]] = MappingProxyType(
             # Per client_id / username: failed authentications. Reaching the limit locks the subject out
             # for the rest of the window; other subjects are unaffected.
             RatePolicy(AUTH_FAILURE, limit=10, window_seconds=300),
+            # Per username: password-grant ATTEMPTS, counted atomically before Argon2 runs. The failure count
+            # above is only written after a ~0.16 s verification, so concurrent guesses would all pass its
+            # read; this bounds guesses per username to 20 / 5 min however they are timed. 20 = the 10
+            # failures that lock out + 10 successful logins of a legitimate user in one window (several
+            # devices or tabs; the dashboard renews sessions with refresh tokens, not passwords).
+            RatePolicy(PASSWORD_ATTEMPTS, limit=20, window_seconds=300),
             # Per client IP on /signup.
             RatePolicy(SIGNUP_IP, limit=12, window_seconds=60),
             # Per caller on the account-management (admin) API.

@@ -17,7 +17,7 @@ from wiresocket.domain.credentials import verify_client_secret
 from wiresocket.domain.errors import Conflict
 from wiresocket.domain.keys import SigningKey
 from wiresocket.domain.oauth import ClientCredentials, InvalidClient, RateLimited
-from wiresocket.domain.ratelimit import AUTH_FAILURE
+from wiresocket.domain.ratelimit import AUTH_FAILURE, PASSWORD_ATTEMPTS
 from wiresocket.domain.tenants import Tenant
 from wiresocket.ports import Clock, IdentityDirectory, RecordAudit
 from wiresocket.services.pepper import SecretPepper
@@ -74,6 +74,14 @@ class ClientAuthenticator:
     def check_lockout(self, subject: str) -> None:
         """``RateLimited`` if ``subject`` is locked out after too many failures."""
         decision = self._limiter.check(AUTH_FAILURE, subject)  # is_locked() without its extra call layer
+        if not decision.allowed:
+            raise RateLimited("too many failed attempts; try again later", decision.retry_after)
+
+    def count_password_attempt(self, subject: str) -> None:
+        """Count one password attempt of ``subject`` (atomic increment, then decide) BEFORE its password is
+        verified; ``RateLimited`` beyond the ``password_attempts`` limit. Unlike the read-only lock-out check,
+        this cannot be raced: N concurrent guesses make N increments, and only ``limit`` of them pass."""
+        decision = self._limiter.hit(PASSWORD_ATTEMPTS, subject)
         if not decision.allowed:
             raise RateLimited("too many failed attempts; try again later", decision.retry_after)
 

@@ -177,6 +177,7 @@ class TokenService:
             raise InvalidGrant("invalid username or password") from None
         subject = user_subject(username)
         self._clients.check_lockout(subject)
+        self._clients.count_password_attempt(subject)  # atomic, before Argon2: the lock-out read can be raced
         user = self._directory.user_by_username(username)
         stored = user.password_hash if user is not None else None
         if len(password) > MAX_PASSWORD_LENGTH:
