@@ -21,9 +21,15 @@ from typing import Any
 
 import pytest
 
+from wiresocket import names
+from wiresocket.config import WS_CONNECT_PER_IP_MAX
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+E2E_CONNECT_LIMIT_ENV = {names.ENV_WS_CONNECT_PER_IP_LIMIT: str(WS_CONNECT_PER_IP_MAX)}
+"""Every e2e client connects from 127.0.0.1, many times a minute (the revocation test alone opens 250 sockets):
+the stacks started here raise the per-IP connect limit (SPEC §7: 60/min, ``wiresocket local``'s default)."""
 
 
 @dataclass
@@ -65,7 +71,7 @@ def free_port() -> int:
 def launch(state_dir: Path, log_dir: Path, *extra_args: str) -> subprocess.Popen[bytes]:
     """Start ``wiresocket local`` on free ports with its output in ``log_dir``; does not wait for readiness."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **E2E_CONNECT_LIMIT_ENV, "PYTHONUNBUFFERED": "1"}
     command = [
         sys.executable,
         "-m",

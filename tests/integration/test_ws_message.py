@@ -29,6 +29,7 @@ from wiresocket import names
 from wiresocket.adapters import apigw_post
 from wiresocket.domain.apps import App
 from wiresocket.domain.audit import SYSTEM_ACTOR
+from wiresocket.domain.ratelimit import WS_CONNECT_IP
 from wiresocket.domain.yprotocol import SyncType, sync_message
 from wiresocket.local.resources import create_regional_resources
 
@@ -187,6 +188,8 @@ def test_sync_through_the_handler_stores_state_only_in_the_license_region(plane:
     # (keyed {tenant}#{app}#{document}#{pin session}: docs/websocket.md "Region pinning")
     assert all(item["pk"]["S"].split("#")[2] == "notes" for item in documents[US])
     usage = plane.items(names.USAGE_TABLE.default_name)
+    # (this WebSocket API's own region holds only the $connect authorizer's per-IP handshake counters)
+    assert {item["pk"]["S"].split("#")[0] for item in usage.pop(REGION, [])} <= {WS_CONNECT_IP}
     assert list(usage) == [US]
     # (the connect-time limit counters live there too: only the ops counter is about messages)
     [counter] = [item for item in usage[US] if item["pk"]["S"].startswith("ops#")]

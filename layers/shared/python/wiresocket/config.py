@@ -138,6 +138,12 @@ class KeyMaintenanceSettings(KeyVaultSettings):
     key_rotation_days: int = _env(names.ENV_KEY_ROTATION_DAYS, 30)
 
 
+WS_CONNECT_PER_IP_DEFAULT = 60
+"""SPEC §7: WebSocket connects per source IP per minute."""
+WS_CONNECT_PER_IP_MAX = 1_000_000
+"""The highest per-IP connect limit a deployment may set (the e2e tests' local stacks use it)."""
+
+
 @dataclass(frozen=True)
 class WsConnectSettings(BaseSettings):
     """The ``ws_connect`` function: the ``$connect`` authorizer and the ``$connect``/``$disconnect`` handlers
@@ -152,10 +158,15 @@ class WsConnectSettings(BaseSettings):
     connection_max_seconds: int = _env(names.ENV_CONNECTION_MAX_SECONDS, 2 * 3600)
     ws_public_url: str = _env(names.ENV_WS_PUBLIC_URL, "")
     pin_grace_seconds: int = _env(names.ENV_PIN_GRACE_SECONDS, 10)
+    usage_table: str = _env(names.ENV_USAGE_TABLE, names.USAGE_TABLE.default_name)
+    """Where the per-IP connect limit counts: this WebSocket API's own region's usage table."""
+    ws_connect_per_ip_limit: int = _env(names.ENV_WS_CONNECT_PER_IP_LIMIT, WS_CONNECT_PER_IP_DEFAULT)
 
     def __post_init__(self) -> None:
         if not 0 <= self.state_cache_seconds <= 60:
             raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+        if not 1 <= self.ws_connect_per_ip_limit <= WS_CONNECT_PER_IP_MAX:
+            raise SettingsError(f"{names.ENV_WS_CONNECT_PER_IP_LIMIT} must be 1-{WS_CONNECT_PER_IP_MAX}")
         if not 60 <= self.connection_max_seconds <= 2 * 3600:
             raise SettingsError(f"{names.ENV_CONNECTION_MAX_SECONDS} must be 60-7200 seconds")
         if not 1 <= self.pin_grace_seconds <= 10:

@@ -194,6 +194,9 @@ ENV_PIN_GRACE_SECONDS: Final = "WIRESOCKET_PIN_GRACE_SECONDS"
 """How long a document stays pinned after its last user left (1-10 s; 10 as the public docs say; the local
 stack may shorten it for tests)."""
 ENV_CONNECTION_MAX_SECONDS: Final = "WIRESOCKET_CONNECTION_MAX_SECONDS"
+ENV_WS_CONNECT_PER_IP_LIMIT: Final = "WIRESOCKET_WS_CONNECT_PER_IP_LIMIT"
+"""WebSocket handshakes per source IP per minute that the ``$connect`` authorizer admits (SPEC §7: 60; the e2e
+tests' local stacks raise it, since all their clients connect from 127.0.0.1)."""
 
 # The connection registry (SPEC §8, §9): one item per live WebSocket connection, written only in the table of
 # the app's license region (the same table name in every region). ``pk`` is ``{wsRegion}#{connectionId}``

@@ -377,7 +377,27 @@ def connection_authorizer() -> ConnectionAuthorizer:
     from wiresocket.services.verification import TokenVerifier
 
     s = ws_connect_settings()
-    return ConnectionAuthorizer(TokenVerifier(connection_state_directory(), clock(), issuer_base=s.issuer_base))
+    verifier = TokenVerifier(connection_state_directory(), clock(), issuer_base=s.issuer_base)
+    return ConnectionAuthorizer(verifier, limiter=ws_connect_rate_limiter)
+
+
+def ws_connect_rate_limiter() -> RateLimiter:
+    """The per-IP connect limit (SPEC §7, ``WS_CONNECT_IP``) of the WebSocket region being served (one per
+    region's settings, as ``connection_service``)."""
+    return _ws_connect_rate_limiter(ws_connect_settings())
+
+
+@functools.cache
+def _ws_connect_rate_limiter(s: config.WsConnectSettings) -> RateLimiter:
+    """Counted in the usage table of this WebSocket API's own region (plain botocore: no pynamodb)."""
+    from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore
+    from wiresocket.domain.ratelimit import DEFAULT_POLICIES, WS_CONNECT_IP, RatePolicy, with_overrides
+    from wiresocket.services.ratelimit import RateLimiter
+
+    window = DEFAULT_POLICIES[WS_CONNECT_IP].window_seconds
+    policies = with_overrides({WS_CONNECT_IP: RatePolicy(WS_CONNECT_IP, s.ws_connect_per_ip_limit, window)})
+    store = DynamoCounterStore(dynamodb_client(s.websocket_region), s.usage_table)
+    return RateLimiter(store, clock(), policies)
 
 
 @functools.cache

@@ -18,11 +18,14 @@ Two kinds of deny, so a client can tell "get a new token" from "not from here":
   human token, and also a token of a revoked key, a suspended tenant or a disabled app (the verifier cannot
   tell a revoked ``kid`` from an unknown one without saying which key ids exist, and the remedy is the same:
   a new token, if the issuer still gives one).
-- **403** (an explicit ``Deny`` policy): a valid token used from an ``Origin`` it is not bound to — and any
-  unexpected failure (a dependency down, a bug), so a failure is never mistaken for a bad token.
+- **403** (an explicit ``Deny`` policy): a valid token used from an ``Origin`` it is not bound to, a source IP
+  over its connect limit (reason ``rate limited``: an API Gateway WebSocket authorizer can only answer 401 or
+  403, never 429) — and any unexpected failure (a dependency down, a bug, the limit's counters unreachable), so
+  a failure is never mistaken for a bad token.
 
-The order is fixed: the token (401), then the Origin (403), then the name (4007 after the upgrade), so an
-invalid name never softens another check.
+The order is fixed: the per-IP connect limit (SPEC §7, ``WS_CONNECT_IP``: every handshake counts, before any
+token parsing or directory read), the token (401), then the Origin (403), then the name (4007 after the
+upgrade), so an invalid name never softens another check.
 
 Current security state comes through ``CachedStateDirectory``: tenant (with its keys), app and plan, each
 cached for at most ``ttl_seconds`` (default 5 s, SPEC §7), keyed by tenant, (tenant, app) and plan. The
@@ -32,6 +35,7 @@ never verify another tenant's token, cached or not.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, cast
 from wiresocket.domain.connections import INVALID_DOCUMENT, AuthorizedConnection, is_document_name, validate_limits
 from wiresocket.domain.errors import InvalidInput, WireSocketError
 from wiresocket.domain.origins import OriginPolicy, domain_claims
+from wiresocket.domain.ratelimit import WS_CONNECT_IP
 from wiresocket.names import AUDIENCE_API, LICENSE_REGIONS, SCOPE_API
 from wiresocket.services.verification import TokenRejected
 
@@ -50,6 +55,7 @@ if TYPE_CHECKING:  # annotations only: every import here is cold-start time of t
     from wiresocket.domain.keys import SigningKey
     from wiresocket.domain.origins import OriginDecision
     from wiresocket.domain.plans import Plan
+    from wiresocket.domain.ratelimit import Decision
     from wiresocket.domain.refresh import RefreshFamily, RefreshToken
     from wiresocket.domain.tenants import Tenant
     from wiresocket.domain.users import User
@@ -63,6 +69,11 @@ CONNECT_ROUTE: Final = "$connect"
 MAX_CACHE_ENTRIES: Final = 4096
 MAX_ORIGIN_MEMO: Final = 1024
 MAX_MEMO_ORIGIN_LENGTH: Final = 256
+UNKNOWN_SOURCE: Final = "ip:unknown"
+"""The one shared rate-limit subject of every handshake without a well-formed source IP (fail closed)."""
+IPV6_PREFIX: Final = 64
+"""IPv6 sources are limited per /64 (what one subscriber usually holds), not per address."""
+MAX_SOURCE_IP_LENGTH: Final = 64
 _BEARER = re.compile(r"\Abearer +(?P<token>[^\s,]+)\Z", re.IGNORECASE)
 
 _V = TypeVar("_V")
@@ -332,12 +343,52 @@ def _scopes(claims: Mapping[str, Any]) -> set[str]:
 # --- The use case -------------------------------------------------------------------------------------------------
 
 
-class ConnectionAuthorizer:
-    """``authorize_connection``: the whole ``$connect`` decision over a verifier (with cached state)."""
+class ConnectRateLimit(Protocol):
+    """What the per-IP connect limit needs of ``services.ratelimit.RateLimiter``."""
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def hit(self, policy_name: str, subject: str) -> Decision:
+        """Count one event of ``subject`` under the policy; raises ``DependencyUnavailable`` when down."""
+        ...
+
+
+def connect_subject(event: Mapping[str, Any]) -> str:
+    """The per-IP connect limit's subject of a REQUEST authorizer event: ``ip:<address>`` from
+    ``requestContext.identity.sourceIp`` (IPv4, or an IPv6 /64; an IPv4-mapped IPv6 address counts as its IPv4),
+    or ``UNKNOWN_SOURCE`` when it is missing or malformed: such handshakes share one counter, never skip it."""
+    context = event.get("requestContext")
+    identity = context.get("identity") if isinstance(context, dict) else None
+    raw = identity.get("sourceIp") if isinstance(identity, dict) else None
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_SOURCE_IP_LENGTH:
+        return UNKNOWN_SOURCE
+    try:
+        address = ipaddress.ip_address(raw)
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return f"ip:{address.ipv4_mapped}"
+            return f"ip:{ipaddress.IPv6Network((int(address), IPV6_PREFIX), strict=False)}"
+    except ValueError:
+        return UNKNOWN_SOURCE
+    return f"ip:{address}"
+
+
+class ConnectionAuthorizer:
+    """``authorize_connection``: the whole ``$connect`` decision over a verifier (with cached state).
+
+    ``limiter``: the per-IP connect limit's counters (SPEC §7, ``WS_CONNECT_IP``), resolved on each ``admit``
+    (the wiring returns the limiter of the WebSocket region being served); None only in tests of the decision.
+    """
+
+    def __init__(self, verifier: TokenVerifier, *, limiter: Callable[[], ConnectRateLimit] | None = None) -> None:
         self._verifier = verifier
+        self._limiter = limiter
         self._origin_memo: dict[tuple[tuple[str, ...], str], OriginDecision] = {}
+
+    def admit(self, subject: str) -> None:
+        """Count one handshake of ``subject`` (``connect_subject``); ``ConnectionForbidden("rate limited")`` (an
+        explicit Deny, 403: a WebSocket authorizer cannot answer 429) beyond the limit. A limiter failure
+        propagates, and ``authorize_event`` denies (fail closed)."""
+        if self._limiter is not None and not self._limiter().hit(WS_CONNECT_IP, subject).allowed:
+            raise ConnectionForbidden("rate limited", "anonymous")
 
     def _origin_decision(self, claims: Mapping[str, Any], origins: Sequence[str]) -> OriginDecision:
         """``OriginPolicy.from_claims(claims).check(origins)``, memoized for the common case.
@@ -463,8 +514,11 @@ def authorize_event(event: object, authorizer: Callable[[], ConnectionAuthorizer
     if not isinstance(method_arn, str) or not method_arn.startswith("arn:"):
         return AuthorizerOutcome("unauthorized", "no methodArn")
     try:
+        decider = authorizer()
+        # The per-IP connect limit first: before any token parsing or directory read (SPEC §7).
+        decider.admit(connect_subject(event))
         request = ConnectRequest.from_event(event)
-        connection = authorizer().authorize_connection(request)
+        connection = decider.authorize_connection(request)
         policy = _policy(method_arn, connection.principal_id, allow=True, context=connection.context())
         return AuthorizerOutcome("allow", "allowed" if connection.names_a_document else "allowed: invalid name", policy)
     except Unauthenticated as exc:
