@@ -355,8 +355,9 @@ def _ws_connect_settings(region_key: tuple[str, ...]) -> config.WsConnectSetting
 
 @functools.cache
 def connection_state_directory() -> CachedStateDirectory:
-    """The directory as the data plane reads it: tenant/keys, app and plan cached for a few seconds. Read
-    with ``DynamoStateReader`` (plain botocore: no pynamodb at the authorizer's cold start)."""
+    """The directory as the ``$connect`` authorizer reads it: tenant/keys, app and user fresh on every handshake,
+    plans cached for a few seconds. Read with ``DynamoStateReader`` (plain botocore: no pynamodb at the
+    authorizer's cold start)."""
     from wiresocket.adapters.dynamo_state import DynamoStateReader
     from wiresocket.services.authorize import SECURITY_STATE, CachedStateDirectory
 

@@ -27,8 +27,10 @@ The order is fixed: the per-IP connect limit (SPEC §7, ``WS_CONNECT_IP``: every
 token parsing or directory read), the token (401), then the Origin (403), then the name (4007 after the
 upgrade), so an invalid name never softens another check.
 
-Current security state comes through ``CachedStateDirectory``: tenant (with its keys), app and plan, each
-cached for at most ``ttl_seconds`` (default 5 s, SPEC §7), keyed by tenant, (tenant, app) and plan. The
+Current security state comes through ``CachedStateDirectory``. At the handshake the tenant (with its keys),
+the app and the user are read fresh on every call (``SECURITY_STATE`` is ``always_fresh``: nothing of a revoked
+tenant may be accepted once the revoking call returned); only plans are cached, for at most ``ttl_seconds``
+(default 5 s, SPEC §7). The data plane's per-frame re-check (``services.relay``) caches all of them that long. The
 verifier picks keys only from the tenant named by ``tenantid`` and only by ``kid``, so one tenant's key can
 never verify another tenant's token, cached or not.
 """
