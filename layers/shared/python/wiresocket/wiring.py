@@ -327,7 +327,7 @@ def token_verifier() -> TokenVerifier:
     from wiresocket.services.verification import TokenVerifier
 
     s = token_settings()
-    return TokenVerifier(directory(s.directory_table, s.region), clock(), issuer_base=s.issuer_base)
+    return TokenVerifier(fast_read_directory(s.directory_table, s.region), clock(), issuer_base=s.issuer_base)
 
 
 @functools.cache
