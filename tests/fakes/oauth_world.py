@@ -327,7 +327,7 @@ def build_world(
         store,
         clients,
         TokenSigner(cache),
-        refresh,
+        lambda: refresh,
         limiter=limiter,
         clock=clock,
         policy=TokenPolicy(issuer_base=ISSUER_BASE),

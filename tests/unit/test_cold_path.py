@@ -159,6 +159,23 @@ def test_loading_a_hot_handler_imports_no_heavy_package(function: str) -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_a_client_credentials_grant_loads_nothing_only_other_grants_or_failures_use() -> None:
+    # Given a fresh interpreter with every module a client_credentials grant runs (wiring's token factories)
+    code = (
+        "import sys\n"
+        "import wiresocket.wiring, wiresocket.edge.oauth, wiresocket.services.token, wiresocket.services.clientauth\n"
+        "import wiresocket.services.signing, wiresocket.services.sealing, wiresocket.services.pepper\n"
+        "import wiresocket.services.ratelimit, wiresocket.adapters.kms, wiresocket.adapters.dynamo_state\n"
+        "import wiresocket.adapters.dynamo_ratelimit, wiresocket.adapters.clock\n"
+        "heavy = ('argon2', 'wiresocket.ports', 'wiresocket.services.refresh', 'wiresocket.domain.refresh',\n"
+        "         'wiresocket.domain.audit', 'jwt', 'pynamodb')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    # Then Argon2, the write commands, refresh families and audit events wait for the grants/failures needing them
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_layer_is_compiled_by_the_runtime_python_into_pyc_used_without_source_checks(tmp_path: Path) -> None:
     from scripts import build_layer
 

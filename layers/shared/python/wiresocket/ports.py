@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
-from wiresocket.domain.apps import App
-from wiresocket.domain.audit import AuditEvent
-from wiresocket.domain.clients import ClientRef, DashboardClient
-from wiresocket.domain.keys import KeyState, SigningKey
-from wiresocket.domain.plans import Plan
-from wiresocket.domain.refresh import RefreshFamily, RefreshToken
-from wiresocket.domain.tenants import Tenant, TenantStatus
-from wiresocket.domain.users import User
+if TYPE_CHECKING:  # signatures only: importing ports must not build every domain type (cold starts)
+    from wiresocket.domain.apps import App
+    from wiresocket.domain.audit import AuditEvent
+    from wiresocket.domain.clients import ClientRef, DashboardClient
+    from wiresocket.domain.keys import KeyState, SigningKey
+    from wiresocket.domain.plans import Plan
+    from wiresocket.domain.refresh import RefreshFamily, RefreshToken
+    from wiresocket.domain.tenants import Tenant, TenantStatus
+    from wiresocket.domain.users import User
 
 # --- Time ---------------------------------------------------------------------------------------------------
 

@@ -145,7 +145,7 @@ def key_wrapper(region: str, master_key: str) -> KmsKeyWrapper:
     """KMS envelope encryption under ``master_key``."""
     from wiresocket.adapters.kms import KmsKeyWrapper
 
-    return KmsKeyWrapper(kms_client(region), master_key)
+    return KmsKeyWrapper(functools.partial(kms_client, region), master_key)  # the client is built on first use
 
 
 @functools.cache
@@ -266,9 +266,8 @@ def directory_entries() -> DirectoryEntries:
 
 
 @functools.cache
-def _oauth_parts() -> tuple[TokenService, ClientAuthenticator, RefreshTokens]:
+def _oauth_parts() -> tuple[TokenService, ClientAuthenticator]:
     from wiresocket.services.clientauth import ClientAuthenticator
-    from wiresocket.services.refresh import RefreshPolicy, RefreshTokens
     from wiresocket.services.signing import TokenSigner
     from wiresocket.services.token import TokenPolicy, TokenService
 
@@ -276,25 +275,38 @@ def _oauth_parts() -> tuple[TokenService, ClientAuthenticator, RefreshTokens]:
     # Hot reads in plain botocore; pynamodb only for writes and the password/refresh grants' reads.
     store = fast_read_directory(s.directory_table, s.region)
     limiter = rate_limiter(s.rate_limit_table, s.region)
-    clients = ClientAuthenticator(store, token_pepper(), limiter, clock(), region=s.region)
-    refresh = RefreshTokens(
+    pepper = token_pepper()
+    # The container's first request: the pepper's directory read, KMS client and unwrap run on a background
+    # thread while this request passes its rate limits and looks its client up (SecretPepper.prefetch).
+    pepper.prefetch()
+    clients = ClientAuthenticator(store, pepper, limiter, clock(), region=s.region)
+    tokens = TokenService(
         store,
+        clients,
+        TokenSigner(unsealed_key_cache()),
+        refresh_tokens,
+        limiter=limiter,
+        clock=clock(),
+        policy=TokenPolicy(issuer_base=s.issuer_base, access_token_ttl_seconds=s.access_token_ttl_seconds),
+    )
+    return tokens, clients
+
+
+@functools.cache
+def refresh_tokens() -> RefreshTokens:
+    """Refresh-token families, built on the first request that issues, rotates or revokes one (a plain
+    client_credentials grant never does, so the token function's cold start does not load them)."""
+    from wiresocket.services.refresh import RefreshPolicy, RefreshTokens
+
+    s = token_settings()
+    return RefreshTokens(
+        fast_read_directory(s.directory_table, s.region),
         clock(),
         region=s.region,
         policy=RefreshPolicy(
             token_ttl_seconds=s.refresh_token_ttl_seconds, family_max_age_seconds=s.refresh_family_max_age_seconds
         ),
     )
-    tokens = TokenService(
-        store,
-        clients,
-        TokenSigner(unsealed_key_cache()),
-        refresh,
-        limiter=limiter,
-        clock=clock(),
-        policy=TokenPolicy(issuer_base=s.issuer_base, access_token_ttl_seconds=s.access_token_ttl_seconds),
-    )
-    return tokens, clients, refresh
 
 
 def token_service() -> TokenService:
@@ -317,8 +329,10 @@ def token_introspection() -> TokenIntrospection:
     from wiresocket.services.introspection import TokenIntrospection
 
     s = token_settings()
-    _, clients, refresh = _oauth_parts()
-    return TokenIntrospection(fast_read_directory(s.directory_table, s.region), clients, refresh, token_verifier())
+    _, clients = _oauth_parts()
+    return TokenIntrospection(
+        fast_read_directory(s.directory_table, s.region), clients, refresh_tokens(), token_verifier()
+    )
 
 
 @functools.cache

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from wiresocket.adapters.errors import error_code
 from wiresocket.domain.errors import DependencyUnavailable, IntegrityError, InvalidInput
-from wiresocket.ports import DataKey
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
+
+    from wiresocket.ports import DataKey
 
 # A wrong EncryptionContext or a tampered blob: the request is refused for integrity, retrying cannot help.
 _INTEGRITY_CODES = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
@@ -25,9 +26,21 @@ class KmsKeyWrapper:
     be unwrapped as another's (KMS binds the context cryptographically).
     """
 
-    def __init__(self, client: KMSClient, master_key: str) -> None:
-        self._client = client
+    def __init__(self, client: KMSClient | Callable[[], KMSClient], master_key: str) -> None:
+        """``client``: a KMS client, or a factory called on first use (the token function's first request
+        then builds its KMS client on the thread that prefetches the pepper, overlapping directory reads)."""
+        self._client_source = client
+        self._built: KMSClient | None = None if callable(client) else client
         self._master_key = master_key
+
+    @property
+    def _client(self) -> KMSClient:
+        built = self._built
+        if built is None:
+            factory = self._client_source
+            assert callable(factory)
+            built = self._built = factory()
+        return built
 
     def _call_failed(self, exc: Exception) -> Exception:
         code = error_code(exc)
@@ -43,6 +56,8 @@ class KmsKeyWrapper:
             )
         except (BotoCoreError, ClientError) as exc:
             raise self._call_failed(exc) from exc
+        from wiresocket.ports import DataKey  # here, not at the top: functions that only unwrap never load ports
+
         return DataKey(plaintext=out["Plaintext"], wrapped=out["CiphertextBlob"], master_key_id=out["KeyId"])
 
     def unwrap(self, wrapped: bytes, context: Mapping[str, str]) -> bytes:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wiresocket.domain.apps import App
-from wiresocket.domain.plans import Plan, PlanLimits
-from wiresocket.domain.users import User
 from wiresocket.names import AUDIENCE_API, AUDIENCE_DASHBOARD
+
+if TYPE_CHECKING:
+    from wiresocket.domain.apps import App
+    from wiresocket.domain.plans import Plan, PlanLimits
+    from wiresocket.domain.users import User
 
 
 def issuer(issuer_base: str, tenant_id: str) -> str:

@@ -26,8 +26,8 @@ import secrets
 import unicodedata
 from typing import TYPE_CHECKING, Final
 
-from argon2 import PasswordHasher, profiles
-from argon2.exceptions import InvalidHashError, VerificationError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 from wiresocket.domain.errors import InvalidInput
 
@@ -139,9 +139,9 @@ def secret_fingerprint(secret: str) -> str:
 MIN_PASSWORD_LENGTH: Final = 12
 MAX_PASSWORD_LENGTH: Final = 256
 
-PASSWORD_PARAMETERS: Final = profiles.RFC_9106_LOW_MEMORY
-"""Argon2id, RFC 9106 §4 second recommended option ("low memory"): t=3 passes, m=64 MiB, p=4 lanes,
-16-byte salt, 32-byte tag.
+PASSWORD_PROFILE: Final = "RFC_9106_LOW_MEMORY"  # noqa: S105 - the name of an argon2.profiles entry
+"""The ``argon2.profiles`` entry every password hash uses: Argon2id, RFC 9106 §4 second recommended option
+("low memory"): t=3 passes, m=64 MiB, p=4 lanes, 16-byte salt, 32-byte tag.
 
 Why this profile: it is the RFC's recommendation for environments that cannot spend 2 GiB per hash (a
 Lambda cannot), it is argon2-cffi's own default, and it sits well above OWASP's floor (m=19 MiB, t=2, p=1).
@@ -149,12 +149,17 @@ Measured on the build machine (2 vCPU, argon2-cffi 25.1): **~0.17 s per hash, ~0
 Lambda, CPU scales with memory: give the token function ≥ 1024 MB (the 64 MiB of the hash plus headroom, and
 enough CPU that a login stays well under a second). Stored hashes carry their parameters, so raising them
 later only needs ``needs_rehash`` on the next successful login.
+
+argon2 is imported on first use, not with this module: a client_credentials request (the token function's
+hot path) checks an HMAC and never hashes a password, so its cold start does not load argon2.
 """
 
 
 @functools.cache
 def _hasher() -> PasswordHasher:
-    return PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
+    from argon2 import PasswordHasher, profiles
+
+    return PasswordHasher.from_parameters(getattr(profiles, PASSWORD_PROFILE))
 
 
 def _password_bytes(password: str) -> bytes:
@@ -201,19 +206,25 @@ def verify_password(password: str, stored: str) -> bool:
     """
     if not _is_argon2id(stored):
         return False
+    hasher = _hasher()
+    from argon2.exceptions import InvalidHashError, VerificationError  # loaded by _hasher() already
+
     try:
-        return bool(_hasher().verify(stored, _password_bytes(password)))
+        return bool(hasher.verify(stored, _password_bytes(password)))
     except (VerificationError, InvalidHashError, ValueError, TypeError):
         return False
 
 
 def needs_rehash(stored: str) -> bool:
-    """True if ``stored`` was made with other parameters than ``PASSWORD_PARAMETERS`` (or is not a valid
+    """True if ``stored`` was made with other parameters than ``PASSWORD_PROFILE`` (or is not a valid
     Argon2id hash): re-hash the password, which the caller just verified, and store the new hash."""
     if not _is_argon2id(stored):
         return True
+    hasher = _hasher()
+    from argon2.exceptions import InvalidHashError
+
     try:
-        return bool(_hasher().check_needs_rehash(stored))
+        return bool(hasher.check_needs_rehash(stored))
     except (InvalidHashError, ValueError, TypeError):
         return True
 

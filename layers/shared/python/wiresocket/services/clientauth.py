@@ -3,25 +3,33 @@
 A client is a tenant's app or the platform's trusted dashboard client. Its current state is read fresh on
 every request. A locked-out ``client_id`` is refused before its secret is even checked; every failed check
 counts towards the lock-out of that ``client_id`` alone.
+
+What only a failure needs (the audit event, the write) is imported on the failure path, so that the token
+function's cold start builds only what a successful grant runs (docs/websocket.md "Cold start").
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from wiresocket.domain.apps import App, is_client_id
-from wiresocket.domain.audit import Actor, ActorType, AuditEvent, DetailType
-from wiresocket.domain.clients import ClientKind, ClientRef, DashboardClient
+from wiresocket.domain.apps import is_client_id
+from wiresocket.domain.clients import ClientKind
 from wiresocket.domain.credentials import verify_client_secret
-from wiresocket.domain.errors import Conflict
-from wiresocket.domain.keys import SigningKey
-from wiresocket.domain.oauth import ClientCredentials, InvalidClient, RateLimited
+from wiresocket.domain.oauth import InvalidClient, RateLimited
 from wiresocket.domain.ratelimit import AUTH_FAILURE, PASSWORD_ATTEMPTS
-from wiresocket.domain.tenants import Tenant
-from wiresocket.ports import Clock, IdentityDirectory, RecordAudit
-from wiresocket.services.pepper import SecretPepper
-from wiresocket.services.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from wiresocket.domain.apps import App
+    from wiresocket.domain.audit import Actor
+    from wiresocket.domain.clients import ClientRef, DashboardClient
+    from wiresocket.domain.keys import SigningKey
+    from wiresocket.domain.oauth import ClientCredentials
+    from wiresocket.domain.tenants import Tenant
+    from wiresocket.ports import Clock, IdentityDirectory
+    from wiresocket.services.pepper import SecretPepper
+    from wiresocket.services.ratelimit import RateLimiter
 
 # Verified against when the client_id is unknown, so both paths do the same work.
 _NO_SUCH_CLIENT_HASH = "hmac-sha256$v1$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -91,6 +99,11 @@ class ClientAuthenticator:
         decision = self._limiter.record_failure(subject)
         if decision.allowed or tenant_id is None:
             return
+        # Imported here, on the failure path: a successful grant never builds an audit event or a write.
+        from wiresocket.domain.audit import AuditEvent, DetailType
+        from wiresocket.domain.errors import Conflict
+        from wiresocket.ports import RecordAudit
+
         event = AuditEvent(
             detail_type=DetailType.AUTHENTICATION_LOCKED_OUT,
             actor=actor,
@@ -132,6 +145,8 @@ class ClientAuthenticator:
         if not known or (credentials.secret is not None and not verified) or (secret_required and not verified):
             tenant_id = ref.tenant_id if known and ref is not None else None
             if credentials.secret is not None or not known:
+                from wiresocket.domain.audit import Actor, ActorType
+
                 self.record_failure(subject, tenant_id, Actor(ActorType.APP, client_id))
             raise InvalidClient("unknown client or bad credentials")
         assert ref is not None

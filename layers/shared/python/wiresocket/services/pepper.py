@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from typing import TYPE_CHECKING
 
 from wiresocket.domain.errors import Conflict, KeyUnavailable
 from wiresocket.domain.keys import encryption_context
 from wiresocket.names import PLATFORM_TENANT_ID
-from wiresocket.ports import IdentityDirectory, KeyWrapper, PutSecretPepper
+
+if TYPE_CHECKING:
+    from wiresocket.ports import IdentityDirectory, KeyWrapper
 
 # The same {tenantId, kid} context shape as every tenant key: the master key's policy admits no other shape,
 # and the pepper belongs to the reserved platform tenant.
@@ -29,6 +32,7 @@ class SecretPepper:
         self._wrapper = wrapper
         self._key: bytes | None = None
         self._lock = threading.Lock()
+        self._prefetching = False
 
     def key(self) -> bytes:
         """The 256-bit pepper. ``KeyUnavailable`` if none was created; ``DependencyUnavailable`` if KMS or the
@@ -44,6 +48,20 @@ class SecretPepper:
                 self._key = self._wrapper.unwrap(stored[0], PEPPER_CONTEXT)
             return self._key
 
+    def prefetch(self) -> None:
+        """Start loading the pepper on a background thread (once per container) so that its directory read and
+        KMS unwrap overlap the caller's own reads: the token function's first request looks the client up
+        meanwhile. ``key()`` waits for that load (it holds the lock); if the load failed, nothing is cached and
+        ``key()`` loads again itself and raises its own error, so the prefetch never decides anything."""
+        if self._key is not None or self._prefetching:
+            return
+        self._prefetching = True
+        threading.Thread(target=self._prefetch, name="pepper-prefetch", daemon=True).start()
+
+    def _prefetch(self) -> None:
+        with contextlib.suppress(Exception):  # key() on the request's own thread reports it (fail closed)
+            self.key()
+
     def ensure(self) -> bytes:
         """Create the pepper if there is none (idempotent, first writer wins), then return it.
 
@@ -54,6 +72,8 @@ class SecretPepper:
             return self._key
         if self._directory.secret_pepper() is None:
             data_key = self._wrapper.generate_data_key(PEPPER_CONTEXT)
+            from wiresocket.ports import PutSecretPepper  # bootstrap only: not on the token path
+
             # Someone else may have created it first (Conflict): then use theirs.
             with contextlib.suppress(Conflict):
                 self._directory.commit([PutSecretPepper(data_key.wrapped, data_key.master_key_id)])

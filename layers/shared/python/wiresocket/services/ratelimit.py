@@ -22,10 +22,12 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from wiresocket.domain.ratelimit import AUTH_FAILURE, DEFAULT_POLICIES, Decision, RatePolicy, decide_hit, decide_next
-from wiresocket.ports import Clock
+
+if TYPE_CHECKING:
+    from wiresocket.ports import Clock
 
 SUBJECT_HASH_HEX_CHARS = 32  # 128 bits: collisions between subjects are out of reach
 

@@ -9,10 +9,12 @@ keeps loaded keys for a bounded time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -21,7 +23,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from wiresocket.domain.errors import IntegrityError, KeyUnavailable
 from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey, aad, encryption_context
-from wiresocket.ports import Clock, KeyWrapper
+
+if TYPE_CHECKING:
+    from wiresocket.ports import Clock, KeyWrapper
 
 RSA_BITS = 2048
 RSA_PUBLIC_EXPONENT = 65537
@@ -100,7 +104,15 @@ class UnsealedKeyCache:
 
     The caller always passes the key record it just read (so key *state* is re-checked on every use); this
     cache only saves the KMS call and the key load. Bounded in size (LRU) and in time.
+
+    ``prefetch`` starts a load on a background thread (the token service's KMS unwrap then overlaps its plan
+    read); ``private_key`` waits for a load in flight instead of starting a second one. A failed prefetch
+    caches nothing: ``private_key`` loads again and raises its own error.
     """
+
+    PREFETCH_WAIT_SECONDS = 30.0
+    """How long ``private_key`` waits for a prefetch in flight (longer than the KMS client's connect + read
+    timeouts over its retries) before loading the key itself."""
 
     def __init__(self, wrapper: KeyWrapper, clock: Clock, ttl_seconds: float = 300, max_entries: int = 256):
         self._wrapper = wrapper
@@ -108,7 +120,23 @@ class UnsealedKeyCache:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
+        self._loading: dict[tuple[str, str, str], threading.Event] = {}
         self._lock = threading.Lock()
+
+    def _cached(self, cache_key: tuple[str, str, str], now: float) -> rsa.RSAPrivateKey | None:
+        """The fresh cached key (caller holds the lock)."""
+        entry = self._entries.get(cache_key)
+        if entry is not None and now - entry.loaded_at < self._ttl:
+            self._entries.move_to_end(cache_key)
+            return entry.private_key
+        return None
+
+    def _store(self, cache_key: tuple[str, str, str], private: rsa.RSAPrivateKey, now: float) -> None:
+        with self._lock:
+            self._entries[cache_key] = _Entry(private, now)
+            self._entries.move_to_end(cache_key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
 
     def private_key(self, key: SigningKey) -> rsa.RSAPrivateKey:
         """The loaded private key for ``key`` (which must still hold sealed material)."""
@@ -117,17 +145,41 @@ class UnsealedKeyCache:
         cache_key = (key.tenant_id, key.kid, key.sealed.master_key_id)
         now = self._clock.now()
         with self._lock:
-            entry = self._entries.get(cache_key)
-            if entry is not None and now - entry.loaded_at < self._ttl:
-                self._entries.move_to_end(cache_key)
-                return entry.private_key
+            cached = self._cached(cache_key, now)
+            pending = self._loading.get(cache_key)
+        if cached is not None:
+            return cached
+        if pending is not None and pending.wait(self.PREFETCH_WAIT_SECONDS):
+            with self._lock:
+                cached = self._cached(cache_key, now)
+            if cached is not None:
+                return cached
         private = unseal(key, self._wrapper)
-        with self._lock:
-            self._entries[cache_key] = _Entry(private, now)
-            self._entries.move_to_end(cache_key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+        self._store(cache_key, private, now)
         return private
+
+    def prefetch(self, key: SigningKey) -> None:
+        """Start loading ``key`` on a background thread, unless it is cached, already loading or unsealed."""
+        if key.sealed is None:
+            return
+        cache_key = (key.tenant_id, key.kid, key.sealed.master_key_id)
+        now = self._clock.now()
+        with self._lock:
+            if self._cached(cache_key, now) is not None or cache_key in self._loading:
+                return
+            done = self._loading[cache_key] = threading.Event()
+        threading.Thread(
+            target=self._prefetch, args=(key, cache_key, now, done), name="key-prefetch", daemon=True
+        ).start()
+
+    def _prefetch(self, key: SigningKey, cache_key: tuple[str, str, str], now: float, done: threading.Event) -> None:
+        try:
+            with contextlib.suppress(Exception):  # private_key() on the request's thread reports it
+                self._store(cache_key, unseal(key, self._wrapper), now)
+        finally:
+            with self._lock:
+                self._loading.pop(cache_key, None)
+            done.set()
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Drop every cached key of ``tenant_id`` (after a revocation in this container)."""

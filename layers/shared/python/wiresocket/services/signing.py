@@ -18,15 +18,18 @@ from __future__ import annotations
 import base64
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.hashes import SHA256
 
 from wiresocket.domain.errors import KeyUnavailable
 from wiresocket.domain.keys import SigningKey, select_active
-from wiresocket.services.sealing import UnsealedKeyCache
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+    from wiresocket.services.sealing import UnsealedKeyCache
 
 ALGORITHM = "RS256"
 TOKEN_TYPE = "JWT"  # noqa: S105 - the JOSE "typ" header value
@@ -46,6 +49,13 @@ class TokenSigner:
         needed (cold cache) and down.
         """
         return self.sign_payload(json.dumps(claims, separators=(",", ":")).encode(), tenant_keys)
+
+    def prefetch(self, tenant_keys: list[SigningKey]) -> None:
+        """Start loading the tenant's active private key in the background (see ``UnsealedKeyCache.prefetch``),
+        so that a cold cache's KMS unwrap overlaps the caller's next read."""
+        key = select_active(tenant_keys)
+        if key is not None:
+            self._keys.prefetch(key)
 
     def sign_payload(self, payload: bytes, tenant_keys: list[SigningKey]) -> str:
         """``sign`` for claims already serialised as compact JSON (``wiresocket.domain.claims``), signed as they

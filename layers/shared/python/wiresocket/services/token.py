@@ -4,19 +4,21 @@ One method per grant, selected by ``grant_type`` (as authlib's grant classes are
 current state fresh: the client and its tenant (tenant record and keys in one Query), the app and its plan,
 or the user. Nothing is written before the access token is signed, so a KMS or DynamoDB failure leaves no
 state behind; the only writes are refresh-token families and rotations, each one transaction.
+
+The password and refresh grants import what only they use (users, refresh families, audit actors) when they
+run, and refresh tokens come from a factory: the token function's cold start, a client_credentials grant,
+builds none of it (docs/websocket.md "Cold start").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from wiresocket.domain.apps import App
-from wiresocket.domain.audit import Actor, ActorType
 from wiresocket.domain.claims import app_claims_payload, user_claims
 from wiresocket.domain.credentials import MAX_PASSWORD_LENGTH, verify_password_or_dummy
 from wiresocket.domain.errors import Conflict, InvalidInput
-from wiresocket.domain.keys import SigningKey
 from wiresocket.domain.oauth import (
     InvalidGrant,
     InvalidScope,
@@ -26,17 +28,21 @@ from wiresocket.domain.oauth import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from wiresocket.domain.plans import Plan
 from wiresocket.domain.ratelimit import TOKEN_IP
-from wiresocket.domain.refresh import RefreshFamily, RefreshStatus, SubjectKind
 from wiresocket.domain.scopes import APP_DEFAULT, APP_SCOPES, format_scope, grant_scopes, parse_scope, user_scopes
-from wiresocket.domain.users import User, normalize_username
 from wiresocket.names import SCOPE_OFFLINE
-from wiresocket.ports import Clock, IdentityDirectory
-from wiresocket.services.clientauth import AuthenticatedClient, ClientAuthenticator
-from wiresocket.services.ratelimit import RateLimiter
-from wiresocket.services.refresh import RefreshTokens
-from wiresocket.services.signing import TokenSigner
+
+if TYPE_CHECKING:
+    from wiresocket.domain.apps import App
+    from wiresocket.domain.keys import SigningKey
+    from wiresocket.domain.plans import Plan
+    from wiresocket.domain.refresh import RefreshFamily
+    from wiresocket.domain.users import User
+    from wiresocket.ports import Clock, IdentityDirectory
+    from wiresocket.services.clientauth import AuthenticatedClient, ClientAuthenticator
+    from wiresocket.services.ratelimit import RateLimiter
+    from wiresocket.services.refresh import RefreshTokens
+    from wiresocket.services.signing import TokenSigner
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_PASSWORD = "password"  # noqa: S105 - a grant type name
@@ -65,7 +71,7 @@ class TokenService:
         directory: IdentityDirectory,
         clients: ClientAuthenticator,
         signer: TokenSigner,
-        refresh: RefreshTokens,
+        refresh: Callable[[], RefreshTokens],
         *,
         limiter: RateLimiter,
         clock: Clock,
@@ -74,7 +80,7 @@ class TokenService:
         self._directory = directory
         self._clients = clients
         self._signer = signer
-        self._refresh = refresh
+        self._refresh_tokens = refresh
         self._limiter = limiter
         self._clock = clock
         self._policy = policy
@@ -99,6 +105,11 @@ class TokenService:
         return grant(request)
 
     # --- helpers -------------------------------------------------------------------------------------------
+
+    @property
+    def _refresh(self) -> RefreshTokens:
+        # A factory (cached by the caller): only grants that touch refresh tokens build the service.
+        return self._refresh_tokens()
 
     def _now(self) -> int:
         return int(self._clock.now())
@@ -145,12 +156,15 @@ class TokenService:
         if client.app is None:
             raise UnauthorizedClient("the dashboard client may not use client_credentials")
         app = client.app
+        self._signer.prefetch(client.keys)  # a cold key's KMS unwrap overlaps the plan read
         scopes = grant_scopes(parse_scope(request.get("scope")), APP_SCOPES, APP_DEFAULT)
         plan = self._active_plan(app)
         scope = format_scope(scopes)
         access = self._app_token(app, plan, client.keys, scope)
         refresh = None
         if SCOPE_OFFLINE in scopes:
+            from wiresocket.domain.refresh import SubjectKind
+
             refresh, writes = self._refresh.start_writes(
                 tenant_id=app.tenant_id,
                 subject_kind=SubjectKind.APP,
@@ -165,6 +179,10 @@ class TokenService:
     # --- password (RFC 6749 §4.3), trusted dashboard client only ------------------------------------------
 
     def _password(self, request: OAuthRequest) -> TokenResponse:
+        from wiresocket.domain.audit import Actor, ActorType
+        from wiresocket.domain.refresh import SubjectKind
+        from wiresocket.domain.users import normalize_username
+
         client = self._clients.authenticate(request.client, secret_required=True)
         if client.dashboard is None:
             raise UnauthorizedClient("only the trusted dashboard client may use the password grant")
@@ -212,6 +230,8 @@ class TokenService:
     # --- refresh_token (RFC 6749 §6), rotating, with reuse detection ----------------------------------------
 
     def _refresh_token(self, request: OAuthRequest) -> TokenResponse:
+        from wiresocket.domain.refresh import RefreshStatus
+
         raw = request.require("refresh_token")
         requested = parse_scope(request.get("scope"))
         client = self._clients.authenticate(request.client, secret_required=False)
@@ -245,6 +265,8 @@ class TokenService:
         self, client: AuthenticatedClient, family: RefreshFamily, scopes: frozenset[str], scope: str
     ) -> str:
         """A new access token for the family's principal, from its current state."""
+        from wiresocket.domain.refresh import SubjectKind
+
         if family.subject_kind is SubjectKind.APP:
             app = client.app
             if app is None or app.app_id != family.subject_id or app.tenant_id != family.tenant_id:
