@@ -10,7 +10,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from wiresocket import config
+from wiresocket.settings.base import data_plane_region_key
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -40,15 +40,27 @@ if TYPE_CHECKING:
     from wiresocket.services.sealing import UnsealedKeyCache
     from wiresocket.services.token import TokenService
     from wiresocket.services.verification import TokenVerifier
+    from wiresocket.settings.admin import AdminSettings
+    from wiresocket.settings.base import KeyVaultSettings
+    from wiresocket.settings.jwks import JwksSettings
+    from wiresocket.settings.key_maintenance import KeyMaintenanceSettings
+    from wiresocket.settings.outbox import OutboxSettings
+    from wiresocket.settings.terminator import TerminatorSettings
+    from wiresocket.settings.token import TokenSettings
+    from wiresocket.settings.ws_connect import WsConnectSettings
+    from wiresocket.settings.ws_http import WsHttpSettings
+    from wiresocket.settings.ws_message import WsMessageSettings
 
 
 REWRAP_BUDGET_SECONDS = 15.0
 
 
 @functools.cache
-def key_vault_settings() -> config.KeyVaultSettings:
+def key_vault_settings() -> KeyVaultSettings:
     """Key-vault settings, parsed once."""
-    return config.KeyVaultSettings.from_env()
+    from wiresocket.settings.base import KeyVaultSettings
+
+    return KeyVaultSettings.from_env()
 
 
 @functools.cache
@@ -187,9 +199,11 @@ def unsealed_key_cache() -> UnsealedKeyCache:
 
 
 @functools.cache
-def jwks_settings() -> config.JwksSettings:
+def jwks_settings() -> JwksSettings:
     """Settings of the jwks function."""
-    return config.JwksSettings.from_env()
+    from wiresocket.settings.jwks import JwksSettings
+
+    return JwksSettings.from_env()
 
 
 @functools.cache
@@ -202,18 +216,22 @@ def jwks_service() -> JwksService:
 
 
 @functools.cache
-def outbox_settings() -> config.OutboxSettings:
+def outbox_settings() -> OutboxSettings:
     """Settings of the outbox publisher function."""
-    return config.OutboxSettings.from_env()
+    from wiresocket.settings.outbox import OutboxSettings
+
+    return OutboxSettings.from_env()
 
 
 # --- token function (issue 3) ---------------------------------------------------------------------------
 
 
 @functools.cache
-def token_settings() -> config.TokenSettings:
+def token_settings() -> TokenSettings:
     """Settings of the token function."""
-    return config.TokenSettings.from_env()
+    from wiresocket.settings.token import TokenSettings
+
+    return TokenSettings.from_env()
 
 
 def dynamodb_client(region: str) -> DynamoDBClient:
@@ -356,15 +374,17 @@ def discovery_service() -> DiscoveryService:
 # --- ws_connect function (issue 5): $connect authorizer and connection registry ----------------------------
 
 
-def ws_connect_settings() -> config.WsConnectSettings:
+def ws_connect_settings() -> WsConnectSettings:
     """Settings of the ws_connect function (one parse per WebSocket region: ``config.data_plane_region_key``,
     so the local stack can serve two regions from one process)."""
-    return _ws_connect_settings(config.data_plane_region_key())
+    return _ws_connect_settings(data_plane_region_key())
 
 
 @functools.cache
-def _ws_connect_settings(region_key: tuple[str, ...]) -> config.WsConnectSettings:
-    return config.WsConnectSettings.from_env()
+def _ws_connect_settings(region_key: tuple[str, ...]) -> WsConnectSettings:
+    from wiresocket.settings.ws_connect import WsConnectSettings
+
+    return WsConnectSettings.from_env()
 
 
 @functools.cache
@@ -403,7 +423,7 @@ def ws_connect_rate_limiter() -> RateLimiter:
 
 
 @functools.cache
-def _ws_connect_rate_limiter(s: config.WsConnectSettings) -> RateLimiter:
+def _ws_connect_rate_limiter(s: WsConnectSettings) -> RateLimiter:
     """Counted in the usage table of this WebSocket API's own region (plain botocore: no pynamodb)."""
     from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore
     from wiresocket.domain.ratelimit import DEFAULT_POLICIES, WS_CONNECT_IP, RatePolicy, with_overrides
@@ -429,7 +449,7 @@ def connection_service() -> ConnectionService:
 
 
 @functools.cache
-def _connection_service(s: config.WsConnectSettings) -> ConnectionService:
+def _connection_service(s: WsConnectSettings) -> ConnectionService:
     from wiresocket.adapters.dynamo_connections import DynamoConnectionRegistry
     from wiresocket.services.connections import ConnectionService
 
@@ -466,9 +486,11 @@ if TYPE_CHECKING:
 
 
 @functools.cache
-def admin_settings() -> config.AdminSettings:
+def admin_settings() -> AdminSettings:
     """Settings of the admin function."""
-    return config.AdminSettings.from_env()
+    from wiresocket.settings.admin import AdminSettings
+
+    return AdminSettings.from_env()
 
 
 @functools.cache
@@ -491,7 +513,7 @@ def session_terminator() -> SessionTerminator:
     return MeteredTerminator(inner, metrics("admin"))
 
 
-def _vault_for(s: config.KeyVaultSettings, locks: LockManager) -> KeyVault:
+def _vault_for(s: KeyVaultSettings, locks: LockManager) -> KeyVault:
     from wiresocket.services.keyvault import KeyPolicy, KeyVault
 
     publisher = outbox_publisher(s.directory_table, s.region, s.audit_bus)
@@ -539,9 +561,11 @@ def admin_service() -> AdminService:
 
 
 @functools.cache
-def key_maintenance_settings() -> config.KeyMaintenanceSettings:
+def key_maintenance_settings() -> KeyMaintenanceSettings:
     """Settings of the scheduled key maintenance function."""
-    return config.KeyMaintenanceSettings.from_env()
+    from wiresocket.settings.key_maintenance import KeyMaintenanceSettings
+
+    return KeyMaintenanceSettings.from_env()
 
 
 @functools.cache
@@ -563,9 +587,11 @@ def key_maintenance() -> KeyMaintenance:
 
 
 @functools.cache
-def terminator_settings() -> config.TerminatorSettings:
+def terminator_settings() -> TerminatorSettings:
     """Settings of the regional terminator function."""
-    return config.TerminatorSettings.from_env()
+    from wiresocket.settings.terminator import TerminatorSettings
+
+    return TerminatorSettings.from_env()
 
 
 @functools.cache
@@ -593,14 +619,16 @@ if TYPE_CHECKING:
     from wiresocket.services.relay import RelayService
 
 
-def ws_message_settings() -> config.WsMessageSettings:
+def ws_message_settings() -> WsMessageSettings:
     """Settings of the ws_message function (one parse per WebSocket region, as ``ws_connect_settings``)."""
-    return _ws_message_settings(config.data_plane_region_key())
+    return _ws_message_settings(data_plane_region_key())
 
 
 @functools.cache
-def _ws_message_settings(region_key: tuple[str, ...]) -> config.WsMessageSettings:
-    return config.WsMessageSettings.from_env()
+def _ws_message_settings(region_key: tuple[str, ...]) -> WsMessageSettings:
+    from wiresocket.settings.ws_message import WsMessageSettings
+
+    return WsMessageSettings.from_env()
 
 
 @functools.cache
@@ -649,15 +677,17 @@ if TYPE_CHECKING:
     from wiresocket.services.dataplane_http import DataPlaneHttp
 
 
-def ws_http_settings() -> config.WsHttpSettings:
+def ws_http_settings() -> WsHttpSettings:
     """Settings of the ws_http function (one parse per WebSocket region, as ``ws_connect_settings``: the local
     stack's second region answers ``/discovery`` and ``/health`` with its own region, URL and tables)."""
-    return _ws_http_settings(config.data_plane_region_key())
+    return _ws_http_settings(data_plane_region_key())
 
 
 @functools.cache
-def _ws_http_settings(region_key: tuple[str, ...]) -> config.WsHttpSettings:
-    return config.WsHttpSettings.from_env()
+def _ws_http_settings(region_key: tuple[str, ...]) -> WsHttpSettings:
+    from wiresocket.settings.ws_http import WsHttpSettings
+
+    return WsHttpSettings.from_env()
 
 
 @functools.cache
@@ -688,7 +718,7 @@ def dataplane_http() -> DataPlaneHttp:
 
 
 @functools.cache
-def _dataplane_http(s: config.WsHttpSettings) -> DataPlaneHttp:
+def _dataplane_http(s: WsHttpSettings) -> DataPlaneHttp:
     from wiresocket import names
     from wiresocket.adapters.dynamo_dataplane_http import DynamoHealthProbe, DynamoUsageReader
     from wiresocket.services.authorize import SECURITY_STATE, CachedStateDirectory
