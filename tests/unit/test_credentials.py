@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 
 from wiresocket.domain import credentials
 from wiresocket.domain.credentials import (
+    MAX_PASSWORD_LENGTH,
     dummy_password_hash,
     generate_client_id,
     generate_client_secret,
@@ -184,6 +185,7 @@ def test_fingerprint_is_short_and_reveals_no_secret() -> None:
         " " * 20,  # only whitespace
         "\t\n \u3000" * 4,  # only (Unicode) whitespace
         "valid-looking-\ud800",  # lone surrogate: not text
+        "e\u0301" * 150,  # 300 characters as typed, 150 after NFKC: a login (bounded as sent) could never match
     ],
 )
 def test_password_policy_rejects(password: str) -> None:
@@ -195,6 +197,16 @@ def test_password_policy_rejects(password: str) -> None:
 @pytest.mark.parametrize("password", ["a" * 12, "a" * 256, "  spaces around ok  ", "pässwörd-ünïcode"])
 def test_password_policy_accepts(password: str) -> None:
     assert validate_new_password(password) == password
+
+
+def test_every_password_the_policy_accepts_is_one_a_login_can_present_whole() -> None:
+    # Given the longest decomposed password the policy accepts (128 base letters + 128 combining accents)
+    password = "e\u0301" * 128
+    stored = hash_password(validate_new_password(password))
+    # When a login bounds what it was sent as the token service does (to MAX_PASSWORD_LENGTH characters)
+    presented = password[:MAX_PASSWORD_LENGTH]
+    # Then nothing was cut, and it verifies
+    assert presented == password and verify_password(presented, stored)
 
 
 # --- passwords: Argon2id ---------------------------------------------------------------------------------------

@@ -171,11 +171,14 @@ def _password_bytes(password: str) -> bytes:
 def validate_new_password(password: str) -> str:
     """Return ``password`` if it meets the policy, else raise ``InvalidInput``.
 
-    Policy: 12 to 256 characters (after NFKC normalisation), not only whitespace, valid Unicode text. No
-    composition rules (NIST SP 800-63B); the upper bound only caps the work an attacker can make us do.
+    Policy: 12 to 256 characters both as typed and after NFKC normalisation, not only whitespace, valid Unicode
+    text. No composition rules (NIST SP 800-63B); the upper bound only caps the work an attacker can make us do.
+    The bound applies to the typed form too because a login bounds what it is sent before normalising it
+    (``services.token``): a password of 300 decomposed characters that normalises to 150 could otherwise be set
+    and never used.
     """
     normalised = unicodedata.normalize("NFKC", password)
-    if not MIN_PASSWORD_LENGTH <= len(normalised) <= MAX_PASSWORD_LENGTH:
+    if len(password) > MAX_PASSWORD_LENGTH or not MIN_PASSWORD_LENGTH <= len(normalised) <= MAX_PASSWORD_LENGTH:
         raise InvalidInput(f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long")
     if normalised.strip() == "":
         raise InvalidInput("password must not be only whitespace")
