@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from tests.fakes.memory import FakeClock, MemoryStore
 from wiresocket.domain.audit import Actor, ActorType, DetailType
 from wiresocket.domain.connections import ConnectionRecord
+from wiresocket.names import LICENSE_REGIONS
 from wiresocket.services.admin_contract import TerminationScope
 from wiresocket.services.sessions import SessionTerminationService
 
@@ -206,3 +207,20 @@ def test_an_unreachable_region_does_not_stop_the_others_and_is_reported() -> Non
     assert service.terminate(TerminationScope(A), "revoked", ACTOR) == 3
     [event] = events(store)
     assert event["unreachableRegions"] == ["aws-us-east-1"]
+
+
+def test_the_license_regions_are_asked_all_at_once() -> None:
+    service, registry, _closer, store = world()
+    real = registry.by_tenant
+    everyone_in = threading.Barrier(len(LICENSE_REGIONS), timeout=5)
+
+    def waits_for_every_region(license_region: str, tenant_id: str) -> Iterator[ConnectionRecord]:
+        everyone_in.wait()  # passes only once every region's query is in flight together
+        return real(license_region, tenant_id)
+
+    registry.by_tenant = waits_for_every_region  # type: ignore[method-assign]
+    # When a tenant's sessions are terminated / Then no region waited for another (one at a time would break
+    # the barrier: every region unreachable, nothing closed)
+    assert service.terminate(TerminationScope(A), "revoked", ACTOR) == 5
+    [event] = events(store)
+    assert "unreachableRegions" not in event

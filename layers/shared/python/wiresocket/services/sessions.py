@@ -2,8 +2,8 @@
 deleting an app closes every matching live connection in every region, at once.
 
 The registry lives in each app's license region, so a tenant's connections are found by asking every
-license region's table; each connection is closed through the ``@connections`` management API of the
-WebSocket API that holds it (its ``endpoint``), all in parallel. A 410 means the connection was already
+license region's table (all at once); each connection is closed through the ``@connections`` management API of
+the WebSocket API that holds it (its ``endpoint``), all in parallel. A 410 means the connection was already
 gone: its stale entry is removed and it is not counted. One ``SessionsTerminated`` event records the count.
 
 Human (dashboard) tokens can never open a data-plane connection (``aud`` must be ``WireSocket.API``), so a
@@ -13,7 +13,7 @@ user scope finds none; the event is still recorded so the audit trail shows the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -68,7 +68,6 @@ class SessionTerminationService:
     ) -> None:
         self._only_ws_region = only_ws_region
         self._record_empty = record_empty
-        self._unreachable: list[str] = []
         self._registry = registry
         self._closer = closer
         self._directory = directory
@@ -79,30 +78,41 @@ class SessionTerminationService:
         self._on_commit = on_commit
         self.last_report: TerminationReport | None = None
 
-    def _matching(self, scope: TerminationScope) -> list[ConnectionRecord]:
+    def _region_records(self, scope: TerminationScope, license_region: str) -> list[ConnectionRecord] | None:
+        """The scope's registry entries in one license region; None if that region's registry is unreachable."""
+        try:
+            return list(
+                self._registry.by_app(license_region, scope.tenant_id, scope.app_id)
+                if scope.app_id is not None
+                else self._registry.by_tenant(license_region, scope.tenant_id)
+            )
+        except Exception:
+            # One region's registry down (or not deployed) must not stop the others from being closed; the
+            # region is reported in the event, and its own terminator and per-message checks still act.
+            logger.warning("connection registry of %s unreachable during termination", license_region)
+            return None
+
+    def _matching(self, scope: TerminationScope) -> tuple[list[ConnectionRecord], list[str]]:
+        """The live connections in ``scope`` and the license regions whose registry could not be read. The
+        regions are queried in parallel: from one region, the farthest registry is a few hundred ms away, and
+        revocation must end every session "at once" (SPEC §8)."""
         if scope.user_id is not None and scope.app_id is None:
-            return []  # human tokens never hold data-plane connections
+            return [], []  # human tokens never hold data-plane connections
+        regions = self._license_regions
+        with ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
+            per_region = list(pool.map(lambda region: self._region_records(scope, region), regions))
         found: dict[tuple[str, str], ConnectionRecord] = {}
-        self._unreachable = []
-        for license_region in self._license_regions:
-            try:
-                records: Iterable[ConnectionRecord] = list(
-                    self._registry.by_app(license_region, scope.tenant_id, scope.app_id)
-                    if scope.app_id is not None
-                    else self._registry.by_tenant(license_region, scope.tenant_id)
-                )
-            except Exception:
-                # One region's registry down (or not deployed) must not stop the others from being closed; the
-                # region is reported in the event, and its own terminator and per-message checks still act.
-                logger.warning("connection registry of %s unreachable during termination", license_region)
-                self._unreachable.append(license_region)
+        unreachable: list[str] = []
+        for license_region, records in zip(regions, per_region, strict=True):
+            if records is None:
+                unreachable.append(license_region)
                 continue
             for record in records:
                 if self._only_ws_region is not None and record.ws_region != self._only_ws_region:
                     continue  # a regional backstop closes only what its own WebSocket API holds
                 if record.tenant_id == scope.tenant_id:  # belt and braces: never another tenant's
                     found[(record.ws_region, record.connection_id)] = record
-        return list(found.values())
+        return list(found.values()), unreachable
 
     def _close_one(self, record: ConnectionRecord) -> str:
         try:
@@ -118,7 +128,7 @@ class SessionTerminationService:
 
     def terminate(self, scope: TerminationScope, reason: str, actor: Actor) -> int:
         """Close every live connection in ``scope`` in every region; returns how many were closed."""
-        records = self._matching(scope)
+        records, unreachable = self._matching(scope)
         outcomes: list[str] = []
         if records:
             with ThreadPoolExecutor(max_workers=min(self._max_workers, len(records))) as pool:
@@ -139,8 +149,8 @@ class SessionTerminationService:
             "reason": reason,
             "regions": sorted({r.ws_region for r in records}),
         }
-        if self._unreachable:
-            data["unreachableRegions"] = sorted(self._unreachable)
+        if unreachable:
+            data["unreachableRegions"] = sorted(unreachable)
         if scope.user_id is not None:
             data["userId"] = scope.user_id
         event = AuditEvent(
