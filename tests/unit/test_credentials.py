@@ -292,6 +292,14 @@ def test_dummy_hash_costs_the_same_as_a_real_one() -> None:
     assert credentials.DUMMY_PASSWORD_HASH is dummy
 
 
+def test_the_dummy_hash_is_the_precomputed_one_so_no_login_pays_for_making_it() -> None:
+    # Then the shipped constant has the current parameters (regenerate it with hash_password if this fails),
+    # and it is what unknown-user logins verify against: nothing is hashed on a container's first such login
+    assert needs_rehash(credentials.PRECOMPUTED_DUMMY_HASH) is False
+    assert dummy_password_hash() == credentials.PRECOMPUTED_DUMMY_HASH
+    assert verify_password("", credentials.PRECOMPUTED_DUMMY_HASH) is False
+
+
 def test_existing_user_is_verified_normally(stored_password: str) -> None:
     assert verify_password_or_dummy(PASSWORD, stored_password) is True
     assert verify_password_or_dummy("wrong password!", stored_password) is False

@@ -232,18 +232,30 @@ def needs_rehash(stored: str) -> bool:
         return True
 
 
+PRECOMPUTED_DUMMY_HASH: Final = (
+    "$argon2id$v=19$m=65536,t=3,p=4$4/E2aa0jJ/PguWLjbVNXYA$Cbe7nwvE3ElBT2FB7uZ8M9956bN5+DC2Ub6kspinpcM"
+)
+"""An Argon2id hash, with ``PASSWORD_PROFILE``'s parameters, of a random password generated once and discarded
+(nobody knows it, and ``verify_password_or_dummy`` returns False after verifying against it anyway).
+
+A constant rather than computed on first use: computing it (~0.17 s) inside a container's first unknown-user
+login made that one login take twice as long as a known user's (a user-enumeration timing hint), and computing
+it at every cold start would cost every container 0.17 s. If the parameters ever change, ``dummy_password_hash``
+computes one with the new parameters instead (and tests/unit/test_credentials.py fails until this is redone)."""
+
+
 @functools.cache
 def dummy_password_hash() -> str:
-    """An Argon2id hash (same parameters as real ones) of a random password nobody knows; computed once.
-
-    Call it at cold start to keep even the first unknown-user login from taking longer than the rest.
-    """
+    """An Argon2id hash with the current parameters of a password nobody knows: ``PRECOMPUTED_DUMMY_HASH``
+    while its parameters are current, else one computed once."""
+    if not needs_rehash(PRECOMPUTED_DUMMY_HASH):
+        return PRECOMPUTED_DUMMY_HASH
     return hash_password(secrets.token_urlsafe(32))
 
 
 if TYPE_CHECKING:
     DUMMY_PASSWORD_HASH: str
-    """``dummy_password_hash()`` as a module attribute, computed lazily on first access (PEP 562)."""
+    """``dummy_password_hash()`` as a module attribute, resolved on first access (PEP 562)."""
 else:
     # Hidden from the type checker, which would otherwise accept *any* attribute of this module as a str.
     def __getattr__(name: str) -> str:
