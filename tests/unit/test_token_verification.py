@@ -210,3 +210,39 @@ def test_leeway_is_capped_at_sixty_seconds(setup: tuple[OAuthWorld, MemoryStore]
     world, store = setup
     with pytest.raises(ValueError, match="leeway"):
         TokenVerifier(store, world.clock, issuer_base="x", leeway_seconds=61)
+
+
+CLAIM_LEVEL = [
+    "wrong issuer",
+    "issuer of another tenant",
+    "wrong audience",
+    "audience list",
+    "expired beyond leeway",
+    "not yet valid beyond leeway",
+    "missing jti",
+    "string exp",
+]
+
+
+@pytest.mark.parametrize("name", CLAIM_LEVEL)
+def test_a_token_its_own_claims_condemn_costs_no_directory_read(
+    setup: tuple[OAuthWorld, MemoryStore], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, store = setup
+    token, forged = HOSTILE[name](world), HOSTILE["tampered payload"](world)
+    reads: list[str] = []
+    real = store.tenant_with_keys
+
+    def counted(tenant_id: str) -> Any:
+        reads.append(tenant_id)
+        return real(tenant_id)
+
+    monkeypatch.setattr(store, "tenant_with_keys", counted)
+    # When a token whose claims can never pass is presented (a handshake flood of such tokens, say)
+    with pytest.raises(TokenRejected):
+        world.verifier.verify(token, [AUDIENCE_API])
+    # Then it was refused before the tenant partition was read; a forged signature still needs that read
+    assert reads == []
+    with pytest.raises(TokenRejected, match="signature"):
+        world.verifier.verify(forged, [AUDIENCE_API])
+    assert reads == [world.demo_tenant]

@@ -211,10 +211,15 @@ class TokenVerifier:
         if not is_tenant_id(tenant_id):
             raise TokenRejected("kid or tenantid")
         assert isinstance(tenant_id, str)
+        # The claims' own rules first, on the still unverified claims: a token that could never pass (expired,
+        # another issuer or audience, a missing claim) costs no directory read. Passing them proves nothing yet;
+        # acceptance still needs the signature over exactly these bytes, below.
+        now = self._clock.now()
+        self._check_claims(unverified, audiences, issuer(self._issuer_base, tenant_id))
+        self._check_times(unverified, now)
         tenant, keys = self._directory.tenant_with_keys(tenant_id)
         if tenant is None or not tenant.is_active:
             raise TokenRejected("tenant not active")
-        now = self._clock.now()
         key = honoured_key(keys, kid, now)
         if key is None:
             raise TokenRejected("key not valid")
@@ -224,8 +229,6 @@ class TokenVerifier:
         except InvalidSignature as exc:
             raise TokenRejected("signature") from exc
         claims = unverified  # verified now: the signature covers exactly the bytes they were parsed from
-        self._check_claims(claims, audiences, issuer(self._issuer_base, tenant_id))
-        self._check_times(claims, now)
         if required_scope is not None and required_scope not in str(claims.get("scope", "")).split():
             raise TokenRejected("scope")
         app, user = self._current_principal(claims, tenant_id)
