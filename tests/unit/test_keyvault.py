@@ -310,3 +310,40 @@ def test_events_recorded_while_the_bus_is_down_are_delivered_later_exactly_once(
     # Then each recorded event was delivered exactly once, none lost
     delivered = [e.event_id for e in bus.received]
     assert sorted(delivered) == sorted(recorded) and len(delivered) == len(set(delivered)) == 4
+
+
+def test_a_rewrap_run_publishes_its_events_once_not_once_per_key() -> None:
+    # Given a vault that publishes after its commits, and 3 tenants' keys under master key "one"
+    w = make_world()
+    publishes: list[int] = []
+    vault = KeyVault(
+        w.store,
+        w.wrapper,
+        LockManager(w.store, w.clock),
+        w.clock,
+        region="eu-west-1",
+        policy=KeyPolicy(next_key_min_age_seconds=0),
+        on_commit=lambda: publishes.append(len(w.store.events)),
+    )
+    for tid in (TENANT, OTHER):
+        vault.create_initial_keys(tid, SYSTEM_ACTOR)
+    publishes.clear()
+    # When every key is re-wrapped under "two"
+    report = vault.rewrap_all("arn:fake:kms:key/two", SYSTEM_ACTOR)
+    # Then one publish ran, after the last key's MasterKeyRewrapped event was committed
+    rewrapped = [e for e in w.store.events.values() if e.detail_type is DetailType.MASTER_KEY_REWRAPPED]
+    assert report.rewrapped == 4 == len(rewrapped)
+    assert publishes == [len(w.store.events)]
+
+
+def test_a_rewrap_run_that_fails_still_publishes_what_it_committed() -> None:
+    w = make_world()
+    publishes: list[int] = []
+    locks = LockManager(w.store, w.clock)
+    vault = KeyVault(w.store, w.wrapper, locks, w.clock, region="eu-west-1", on_commit=lambda: publishes.append(1))
+    vault.create_initial_keys(TENANT, SYSTEM_ACTOR)
+    publishes.clear()
+    w.wrapper.fail = True  # KMS down mid-run
+    with pytest.raises(Exception):  # noqa: B017 - whatever the dependency error, the publish still runs
+        vault.rewrap_all("arn:fake:kms:key/two", SYSTEM_ACTOR)
+    assert publishes == [1]

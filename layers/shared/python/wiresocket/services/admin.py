@@ -355,9 +355,8 @@ class AdminService:
         with self._locks.hold(MASTER_KEY_ROTATION_LOCK, lease_seconds=900):
             target = self._master_keys.describe(ref) if ref is not None else self._other_slot()
             self._master_keys.point_alias(target)
-            report = self._vault.rewrap_all(target, actor, progress, time_budget_seconds=self._rewrap_budget_seconds)
-        self._published()
-        return report
+            # The vault publishes the run's MasterKeyRewrapped events once, at its end.
+            return self._vault.rewrap_all(target, actor, progress, time_budget_seconds=self._rewrap_budget_seconds)
 
     def _other_slot(self) -> str:
         """With no target given: the provisioned master-key slot the alias does not point at now. When the
@@ -644,14 +643,11 @@ class AdminService:
 
     def rotate_keys(self, tenant_id: str, actor: Actor) -> Rotation:
         """Rotate now (SigningKeyRotated, SigningKeyCreated)."""
-        rotation = self._vault.rotate(tenant_id, actor)
-        self._published()
-        return rotation
+        return self._vault.rotate(tenant_id, actor)  # the vault publishes its events after its commit
 
     def revoke_keys(self, tenant_id: str, actor: Actor, reason: str) -> Revocation:
         """Emergency revoke: every live key revoked, a fresh pair installed, every session of the tenant ended."""
         why = _reason(reason, "emergency")
-        revocation = self._vault.revoke_all(tenant_id, actor, why)
-        self._published()
+        revocation = self._vault.revoke_all(tenant_id, actor, why)  # published by the vault after its commit
         self._terminate(TerminationScope(tenant_id), f"keys revoked: {why}", actor)
         return revocation

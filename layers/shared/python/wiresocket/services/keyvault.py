@@ -287,6 +287,21 @@ class KeyVault:
         """
         target = self._wrapper.resolve(target_master_key)
         report = RewrapReport(target_master_key_id=target)
+        try:
+            return self._rewrap_all(target, actor, report, progress, time_budget_seconds)
+        finally:
+            # Each re-wrap committed its MasterKeyRewrapped event with it (the outbox); they are published once
+            # here, not one outbox Query and bus call per key, and also when the run stopped or failed.
+            publish_after_commit(self._on_commit)
+
+    def _rewrap_all(
+        self,
+        target: str,
+        actor: Actor,
+        report: RewrapReport,
+        progress: Callable[[RewrapReport], None] | None,
+        time_budget_seconds: float | None,
+    ) -> RewrapReport:
         deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
         with self._locks.hold(MASTER_KEY_LOCK, lease_seconds=900) as lease:
             for key in self._directory.all_keys():
@@ -325,7 +340,7 @@ class KeyVault:
                 return
             new_wrapped, new_tag = self._wrapper.rewrap(wrapped, PEPPER_CONTEXT, target)
             try:
-                self._commit(
+                self._directory.commit(  # published once by rewrap_all
                     [
                         CheckLease(lease),
                         ReplaceSecretPepper(new_wrapped, new_tag, expected_master_key_id=tag),
@@ -358,7 +373,7 @@ class KeyVault:
             )
             updated = replace(key, sealed=replace(key.sealed, wrapped_data_key=wrapped, master_key_id=tag))
             try:
-                self._commit(
+                self._directory.commit(  # published once by rewrap_all
                     [
                         CheckLease(lease),
                         ReplaceKey(updated, expected_state=key.state, expected_master_key_id=key.sealed.master_key_id),
