@@ -71,7 +71,9 @@ LOGIN_SCOPES = ("WireSocket.Admin", "WireSocket.Read", "WireSocket.Platform")
 SCOPE_PLATFORM = "WireSocket.Platform"
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MASTER_KEY_TIMEOUT_SECONDS = 900.0
-PROGRESS_POLL_SECONDS = 0.5
+PROGRESS_POLL_SECONDS = 2.0
+"""How often ``master-key rotate`` asks for progress. Each answer is a Scan of the directory's key items
+(``AdminService.master_key_status``), so the CLI asks every 2 s rather than twice a second."""
 SECRET_FIELDS = frozenset(
     {"clientSecret", "client_secret", "password", "accessToken", "refreshToken", "access_token", "refresh_token"}
 )
@@ -1124,7 +1126,9 @@ def master_key_rotate(
     admin = _context(ctx).admin()
     reporter = _ProgressReporter()
     try:
-        result = rotate_master_key_with_progress(admin, target_key_id, _idem(ctx), reporter.update)
+        result = rotate_master_key_with_progress(
+            admin, target_key_id, _idem(ctx), reporter.update, poll_seconds=PROGRESS_POLL_SECONDS
+        )
     finally:
         reporter.close()
     skipped = result.get("skipped")
