@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -433,3 +434,37 @@ def test_the_others_see_a_disconnected_client_leave_at_once() -> None:
         assert a.doc.client_id not in peer.awareness.states
     assert b.doc.client_id in c.awareness.states
     assert d.sender.connection_id not in poster.frames
+
+
+@dataclass
+class GatedPoster(Poster):
+    """Every post waits until ``together`` posts are in flight at once; ``gone`` connections answer 410."""
+
+    together: int = 1
+    gone: frozenset[str] = frozenset()
+    barrier: threading.Barrier | None = None
+
+    def post(self, endpoint: str, connection_id: str, region: str, data: str) -> bool:
+        if self.barrier is None:
+            self.barrier = threading.Barrier(self.together, timeout=5)
+        self.barrier.wait()
+        if connection_id in self.gone:
+            return False
+        return super().post(endpoint, connection_id, region, data)
+
+
+def test_the_departure_reaches_the_others_all_at_once_and_prunes_a_gone_one() -> None:
+    # Given A, B, C and D present in a document, and D's connection already gone (its $disconnect was lost)
+    plane, registry = presence_plane()
+    a, _, _, d = (plane.connect(name) for name in "abcd")
+    announce(a, {"user": "A"})
+    plane.pump()
+    poster = GatedPoster(together=3, gone=frozenset({"d"}))
+    # When A disconnects
+    status, _ = disconnect(plane, registry, a, poster)
+    # Then the three posts were in flight together (one at a time would break the barrier: nothing delivered),
+    # B and C got the removal, and D's stale record was removed (410) as the relay removes one
+    assert status == 200
+    assert sorted(poster.frames) == ["b", "c"]
+    assert (d.sender.authorized.license_region, f"{WS_REGION}#d") not in registry.records
+    assert {key for _, key in registry.records} == {f"{WS_REGION}#b", f"{WS_REGION}#c"}

@@ -9,7 +9,8 @@ in memory (a lower bound of the record: it only grows), so most awareness frames
 
 ``$disconnect`` (``services.connections``) calls ``depart``: the record is removed as before (``release``, which
 already reads it) and, if it held a presence its client did not remove itself, an awareness update setting that
-client id to ``null`` at ``removal_clock`` is posted to the document's remaining connections. Presence is best
+client id to ``null`` at ``removal_clock`` is posted to the document's remaining connections (in parallel,
+``services.fanout``; a connection found gone has its stale record removed, as the relay does). Presence is best
 effort: a registry or management-API failure is logged (class name only) and never fails the frame or the
 disconnect; the others then drop the state after y-protocols' 30 s awareness timeout, as before.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, registry_key
 from wiresocket.domain.yprotocol import (
@@ -30,6 +31,10 @@ from wiresocket.domain.yprotocol import (
     encode_frame,
     presence_change,
 )
+from wiresocket.services.fanout import POST_WORKERS, FramePoster, post_all
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +64,8 @@ class PresenceRegistry(Protocol):
         """The admitted connections to one document."""
         ...
 
-
-class FramePoster(Protocol):
-    """``PostToConnection`` (``adapters.apigw_post.ManagementApiPoster``)."""
-
-    def post(self, endpoint: str, connection_id: str, region: str, data: str) -> bool:
-        """Send one text frame; False if the connection is gone (410)."""
+    def delete(self, license_region: str, key: str) -> None:
+        """Remove a record (a stale one: the management API answered 410 for its connection)."""
         ...
 
 
@@ -84,6 +85,7 @@ class PresenceService:
         self._registry = registry
         self._poster_factory = poster
         self._poster: FramePoster | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._cache: OrderedDict[str, Presence | None] = OrderedDict()
         self._cache_size = cache_size
 
@@ -147,13 +149,19 @@ class PresenceService:
         if self._poster is None:
             if self._poster_factory is None:
                 return 0
+            from concurrent.futures import ThreadPoolExecutor  # $disconnect only: not the authorizer's cold start
+
             self._poster = self._poster_factory()
+            self._pool = ThreadPoolExecutor(max_workers=POST_WORKERS)
+        found = self._registry.by_document(a.license_region, a.tenant_id, a.app_id, a.document)
+        targets = [r for r in found if r.key != key]
         reached = 0
-        for record in self._registry.by_document(a.license_region, a.tenant_id, a.app_id, a.document):
-            if record.key == key:
-                continue
-            try:
-                reached += bool(self._poster.post(record.endpoint, record.connection_id, record.ws_region, frame))
-            except Exception as exc:  # one unreachable peer must not stop the others
-                logger.warning("posting a departure failed: %s", type(exc).__name__)
+        for record, delivered in zip(targets, post_all(self._poster, targets, frame, self._pool), strict=True):
+            if delivered is True:
+                reached += 1
+            elif delivered is False:  # gone (410): its record is stale, as the relay prunes it
+                try:
+                    self._registry.delete(record.license_region, record.key)
+                except Exception as exc:  # TTL reaps it
+                    logger.warning("pruning a gone connection failed: %s", type(exc).__name__)
         return reached

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -73,11 +73,12 @@ from wiresocket.domain.yprotocol import (
 )
 from wiresocket.ports import Clock
 from wiresocket.services.documents import DocumentRef, DocumentService, InvalidCrdt
+from wiresocket.services.fanout import POST_WORKERS, post_all
 from wiresocket.services.presence import PresenceService
 
 logger = logging.getLogger(__name__)
 
-RELAY_WORKERS: Final = 16
+RELAY_WORKERS: Final = POST_WORKERS
 MAX_ADMITTED_MEMO: Final = 10_000
 """Connections whose admission (and document session) a warm container remembers; flushed when full."""
 
@@ -312,7 +313,7 @@ class RelayService:
             r for r in found if not (r.connection_id == sender.connection_id and r.ws_region == sender.ws_region)
         ]
         outcome = Outcome(kind)
-        results = self._post_all(targets, frame)
+        results = post_all(self._poster, targets, frame, self._pool)
         for record, delivered in zip(targets, results, strict=True):
             if delivered is True:
                 outcome.relayed += 1
@@ -323,18 +324,6 @@ class RelayService:
                 except Exception as exc:  # TTL reaps it
                     logger.warning("pruning a gone connection failed: %s", type(exc).__name__)
         return outcome
-
-    def _post_one(self, record: ConnectionRecord, frame: str) -> bool | None:
-        try:
-            return self._poster.post(record.endpoint, record.connection_id, record.ws_region, frame)
-        except Exception as exc:  # one unreachable peer must not stop the others
-            logger.warning("relaying to a connection failed: %s", type(exc).__name__)
-            return None
-
-    def _post_all(self, targets: Sequence[ConnectionRecord], frame: str) -> list[bool | None]:
-        if self._pool is None or len(targets) <= 1:
-            return [self._post_one(r, frame) for r in targets]
-        return list(self._pool.map(lambda r: self._post_one(r, frame), targets))
 
 
 # --- the $default event ------------------------------------------------------------------------------------------
