@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -124,6 +125,15 @@ class AuthorizedConnection:
             if isinstance(exc, InvalidInput):
                 raise
             raise InvalidInput("malformed authorizer context") from exc
+
+
+def event_endpoint(request_context: Mapping[str, Any]) -> str:
+    """The ``@connections`` management URL of the WebSocket API an event came from (``https://{domainName}/{stage}``
+    of its ``requestContext``); empty if either is missing, so the configured endpoint must be used."""
+    domain, stage = request_context.get("domainName"), request_context.get("stage")
+    if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
+        return f"https://{domain}/{stage}"
+    return ""
 
 
 def registry_key(ws_region: str, connection_id: str) -> str:

@@ -37,7 +37,13 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, new_record, registry_key
+from wiresocket.domain.connections import (
+    AuthorizedConnection,
+    ConnectionRecord,
+    event_endpoint,
+    new_record,
+    registry_key,
+)
 from wiresocket.domain.errors import InvalidInput
 from wiresocket.domain.limits import Refusal
 from wiresocket.names import LICENSE_REGIONS
@@ -188,13 +194,6 @@ def _response(status: int, headers: Mapping[str, str] | None = None) -> dict[str
     return {"statusCode": status, "headers": dict(headers or {}), "body": ""}
 
 
-def _event_endpoint(context: Mapping[str, Any]) -> str:
-    domain, stage = context.get("domainName"), context.get("stage")
-    if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
-        return f"https://{domain}/{stage}"
-    return ""
-
-
 def _event_public_url(context: Mapping[str, Any]) -> str:
     domain, stage = context.get("domainName"), context.get("stage")
     if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
@@ -218,7 +217,7 @@ def handle_connection_event(event: object, service: Callable[[], ConnectionServi
     if event_type == "CONNECT":
         try:
             _, refusal = service().admit(
-                connection_id, authorized, endpoint=_event_endpoint(context), ws_url=_event_public_url(context)
+                connection_id, authorized, endpoint=event_endpoint(context), ws_url=_event_public_url(context)
             )
         except InvalidInput:
             return _response(403), "invalid connection"

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from wiresocket.domain.apps import App
-from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord
+from wiresocket.domain.connections import AuthorizedConnection, ConnectionRecord, event_endpoint
 from wiresocket.domain.errors import InvalidInput
 from wiresocket.domain.keys import SigningKey, honoured_key
 from wiresocket.domain.limits import (
@@ -329,13 +329,6 @@ class RelayService:
 # --- the $default event ------------------------------------------------------------------------------------------
 
 
-def _event_endpoint(context: dict[str, Any]) -> str:
-    domain, stage = context.get("domainName"), context.get("stage")
-    if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
-        return f"https://{domain}/{stage}"
-    return ""
-
-
 def handle_message_event(
     event: object, service: Callable[[], RelayService], *, endpoint: str, ws_region: str
 ) -> tuple[dict[str, Any], str]:
@@ -351,7 +344,7 @@ def handle_message_event(
     connection_id = context.get("connectionId")
     if not isinstance(connection_id, str) or not connection_id:
         return {"statusCode": 400}, "no connectionId"
-    endpoint = endpoint or _event_endpoint(context)
+    endpoint = endpoint or event_endpoint(context)
     body = event.get("body") if isinstance(event, dict) else None
     try:
         authorized = AuthorizedConnection.from_context(context.get("authorizer"))
