@@ -375,7 +375,7 @@ def discovery_service() -> DiscoveryService:
 
 
 def ws_connect_settings() -> WsConnectSettings:
-    """Settings of the ws_connect function (one parse per WebSocket region: ``config.data_plane_region_key``,
+    """Settings of the ws_connect function (one parse per WebSocket region: ``settings.base.data_plane_region_key``,
     so the local stack can serve two regions from one process)."""
     return _ws_connect_settings(data_plane_region_key())
 

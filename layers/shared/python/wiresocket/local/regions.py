@@ -5,7 +5,7 @@ In AWS each region's ``ws_connect``/``ws_message`` run in their own containers w
 same loaded handlers, so each emulator invokes through a ``RegionalInvoke``: under one lock shared by all
 regions, it sets its region's values of ``config.DATA_PLANE_REGIONAL_ENV`` in ``os.environ`` for the duration
 of the call and restores them afterwards. The wiring caches settings per distinct value of those variables
-(``config.data_plane_region_key``), so each region gets its own settings and connection service while the
+(``settings.base.data_plane_region_key``), so each region gets its own settings and connection service while the
 clients, tables and directory cache are shared. The lock serialises the data-plane invocations of the two
 regions (fine for a local stack); no invocation waits on another one, so it cannot deadlock.
 """
