@@ -48,7 +48,7 @@ def test_only_due_tenants_rotate_and_expired_keys_retire(aws: Aws) -> None:
         tenants.approve(young.tenant_id, SYSTEM_ACTOR)
         pending = tenants.create("Pending", SYSTEM_ACTOR)
         clock.advance(10 * DAY)
-        job = KeyMaintenance(directory, vault, clock, rotation_days=30, next_key_min_age_seconds=300)
+        job = KeyMaintenance(directory, vault, clock, rotation_days=30)
         # When the job runs
         report = job.run()
         # Then exactly the due tenants rotated; the pending one was not even visited

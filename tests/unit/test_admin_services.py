@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 
@@ -585,7 +586,7 @@ def _maintenance(w: W, locks: LockManager | None = None) -> KeyMaintenance:
         region="eu-west-1",
         policy=KeyPolicy(grace_seconds=3600, next_key_min_age_seconds=300),
     )
-    return KeyMaintenance(w.store, vault, w.clock, rotation_days=30, next_key_min_age_seconds=300)
+    return KeyMaintenance(w.store, vault, w.clock, rotation_days=30)
 
 
 def test_key_maintenance_rotates_only_due_tenants_and_retires_expired_keys(w: W) -> None:
@@ -672,3 +673,31 @@ def test_the_platform_tenants_status_cannot_be_changed(w: W) -> None:
         w.admin.reactivate_tenant(PLATFORM_TENANT_ID, w.operator)
     with pytest.raises(Conflict):
         w.admin.approve_tenant(PLATFORM_TENANT_ID, w.operator)
+
+
+def test_key_maintenance_takes_one_lock_and_one_key_read_per_tenant(w: W, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given every tenant due for rotation, with keys past their grace period to retire as well
+    w.clock.advance(31 * 86400)
+    assert _maintenance(w).run().rotated > 0
+    w.clock.advance(31 * 86400)
+    reads: list[str] = []
+    locks: list[str] = []
+    real_read, real_acquire = w.store.tenant_with_keys, w.store.try_acquire
+
+    def read(tenant_id: str) -> Any:
+        reads.append(tenant_id)
+        return real_read(tenant_id)
+
+    def acquire(name: str, *args: Any, **kwargs: Any) -> Any:
+        locks.append(name)
+        return real_acquire(name, *args, **kwargs)
+
+    monkeypatch.setattr(w.store, "tenant_with_keys", read)
+    monkeypatch.setattr(w.store, "try_acquire", acquire)
+    # When the job retires and rotates every tenant in one run
+    report = _maintenance(w).run()
+    # Then each tenant's keys were read once under one lock (it was three reads under two locks)
+    assert report.retired > 0 and report.rotated > 0 and report.failed == 0
+    tenants = [t.tenant_id for t in report.tenants]
+    assert sorted(reads) == sorted(tenants)
+    assert sorted(locks) == sorted(tenant_keys_lock(t) for t in tenants)

@@ -582,7 +582,6 @@ def key_maintenance() -> KeyMaintenance:
         _vault_for(s, locks),
         clock(),
         rotation_days=s.key_rotation_days,
-        next_key_min_age_seconds=s.jwks_max_age_seconds,
     )
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from wiresocket.domain.audit import SYSTEM_ACTOR, Actor
 from wiresocket.domain.errors import LockBusy, WireSocketError
-from wiresocket.domain.keys import KeyState, SigningKey
 from wiresocket.domain.tenants import Tenant, TenantStatus
 from wiresocket.ports import AdminDirectory, Clock
 from wiresocket.services.keyvault import KeyVault
@@ -76,17 +75,6 @@ class MaintenanceReport:
         }
 
 
-def rotation_due(keys: list[SigningKey], now: float, rotation_seconds: int, next_key_min_age_seconds: int) -> bool:
-    """Whether the active key has signed for ``rotation_seconds`` and the next key is old enough to take over."""
-    active = [k for k in keys if k.state is KeyState.ACTIVE]
-    upcoming = [k for k in keys if k.state is KeyState.NEXT]
-    if len(active) != 1 or not upcoming:
-        return False
-    signing_since = active[0].activated_at if active[0].activated_at is not None else active[0].created_at
-    oldest_next = min(k.created_at for k in upcoming)
-    return now - signing_since >= rotation_seconds and now - oldest_next >= next_key_min_age_seconds
-
-
 class KeyMaintenance:
     """The scheduled job over every tenant the directory lists."""
 
@@ -97,7 +85,6 @@ class KeyMaintenance:
         clock: Clock,
         *,
         rotation_days: int = 30,
-        next_key_min_age_seconds: int = 300,
         actor: Actor = SYSTEM_ACTOR,
     ) -> None:
         if rotation_days < 1:
@@ -106,7 +93,6 @@ class KeyMaintenance:
         self._vault = vault
         self._clock = clock
         self._rotation_seconds = rotation_days * DAY_SECONDS
-        self._next_key_min_age = next_key_min_age_seconds
         self._actor = actor
 
     def _tenants(self, status: TenantStatus) -> list[Tenant]:
@@ -131,15 +117,12 @@ class KeyMaintenance:
     def _maintain(self, tenant: Tenant) -> TenantMaintenance:
         outcome = TenantMaintenance(tenant.tenant_id)
         try:
-            outcome.retired = self._vault.retire_expired(tenant.tenant_id, self._actor)
-            if tenant.status is TenantStatus.ACTIVE:
-                current, keys = self._directory.tenant_with_keys(tenant.tenant_id)
-                if (
-                    current is not None
-                    and current.is_active
-                    and rotation_due(keys, self._clock.now(), self._rotation_seconds, self._next_key_min_age)
-                ):
-                    outcome.rotated_to = self._vault.rotate(tenant.tenant_id, self._actor).active_kid
+            # One lock and one read of the tenant's keys: retire, then rotate if due (the vault's rule, the same
+            # one ``rotate`` enforces, with the next key's minimum age from the vault's own policy).
+            outcome.retired, rotation = self._vault.maintain(
+                tenant.tenant_id, self._actor, rotation_seconds=self._rotation_seconds
+            )
+            outcome.rotated_to = rotation.active_kid if rotation is not None else None
         except WireSocketError as exc:
             outcome.error = exc.code
             logger.warning(

@@ -175,13 +175,47 @@ class KeyVault:
                 raise Conflict(f"tenant is {tenant.status.value}; only active tenants rotate keys")
             return self._rotate_locked(lease, keys, actor)
 
-    def _rotate_locked(self, lease: Lease, keys: list[SigningKey], actor: Actor) -> Rotation:
-        now = self._now()
+    @staticmethod
+    def _rotation_pair(keys: list[SigningKey]) -> tuple[SigningKey, SigningKey] | None:
+        """The active key and the oldest next key, if the key set is rotatable (one active, at least one next)."""
         active = [k for k in keys if k.state is KeyState.ACTIVE]
         upcoming = sorted((k for k in keys if k.state is KeyState.NEXT), key=lambda k: k.created_at)
         if len(active) != 1 or not upcoming:
+            return None
+        return active[0], upcoming[0]
+
+    def rotation_due(self, keys: list[SigningKey], now: float, rotation_seconds: int) -> bool:
+        """Whether the scheduled job should rotate ``keys`` now: the active key has signed for
+        ``rotation_seconds`` and the next key may take over (``rotate`` would not refuse it)."""
+        pair = self._rotation_pair(keys)
+        if pair is None:
+            return False
+        current, promoted = pair
+        signing_since = current.activated_at if current.activated_at is not None else current.created_at
+        return (
+            now - signing_since >= rotation_seconds
+            and now - promoted.created_at >= self._policy.next_key_min_age_seconds
+        )
+
+    def maintain(self, tenant_id: str, actor: Actor, *, rotation_seconds: int) -> tuple[list[str], Rotation | None]:
+        """The scheduled job's pass over one tenant, under one lock and one read of its keys: retire the keys
+        past their grace period (any tenant), then rotate if the tenant is active and ``rotation_due``. Returns
+        the retired kids and the rotation, if one happened."""
+        validate_tenant_id(tenant_id)
+        with self._locks.hold(tenant_keys_lock(tenant_id)) as lease:
+            tenant, keys = self._directory.tenant_with_keys(tenant_id)
+            retired = self._retire_locked(lease, tenant_id, keys, actor)
+            if tenant is None or not tenant.is_active or not self.rotation_due(keys, self._now(), rotation_seconds):
+                return retired, None
+            # Retiring keys were neither active nor next: the key set read above still decides the rotation.
+            return retired, self._rotate_locked(lease, keys, actor)
+
+    def _rotate_locked(self, lease: Lease, keys: list[SigningKey], actor: Actor) -> Rotation:
+        now = self._now()
+        pair = self._rotation_pair(keys)
+        if pair is None:
             raise KeyUnavailable("tenant key set is not rotatable (needs one active and one next key)")
-        current, promoted = active[0], upcoming[0]
+        current, promoted = pair
         age = now - promoted.created_at
         if age < self._policy.next_key_min_age_seconds:
             wait = self._policy.next_key_min_age_seconds - age
@@ -220,20 +254,19 @@ class KeyVault:
         validate_tenant_id(tenant_id)
         with self._locks.hold(tenant_keys_lock(tenant_id)) as lease:
             _, keys = self._directory.tenant_with_keys(tenant_id)
-            now = self._now()
-            due = [
-                k for k in keys if k.state is KeyState.RETIRING and k.retire_after is not None and k.retire_after <= now
-            ]
-            if not due:
-                return []
-            writes: list[Write] = [CheckLease(lease)]
-            for key in due:
-                writes.append(ReplaceKey(key.ended(KeyState.RETIRED, now), expected_state=KeyState.RETIRING))
-                writes.append(
-                    self._event(DetailType.SIGNING_KEY_ROTATED, actor, tenant_id, phase="retired", kid=key.kid)
-                )
-            self._commit(writes)
-            return [k.kid for k in due]
+            return self._retire_locked(lease, tenant_id, keys, actor)
+
+    def _retire_locked(self, lease: Lease, tenant_id: str, keys: list[SigningKey], actor: Actor) -> list[str]:
+        now = self._now()
+        due = [k for k in keys if k.state is KeyState.RETIRING and k.retire_after is not None and k.retire_after <= now]
+        if not due:
+            return []
+        writes: list[Write] = [CheckLease(lease)]
+        for key in due:
+            writes.append(ReplaceKey(key.ended(KeyState.RETIRED, now), expected_state=KeyState.RETIRING))
+            writes.append(self._event(DetailType.SIGNING_KEY_ROTATED, actor, tenant_id, phase="retired", kid=key.kid))
+        self._commit(writes)
+        return [k.kid for k in due]
 
     # --- emergency revocation -----------------------------------------------------------------------------
 
