@@ -324,6 +324,18 @@ def test_discovery_allows_60_per_minute_per_app_and_client_then_429(setup: Setup
     assert setup.call(discover(token))[0] == 200
 
 
+def test_an_ipv6_client_cannot_buy_new_counters_by_rotating_addresses_inside_its_64(setup: Setup) -> None:
+    # Given a client that spends the limit from one IPv6 address
+    token = setup.token()
+    assert all(setup.call(discover(token, source_ip="2001:db8:1:2::1"))[0] == 200 for _ in range(60))
+    # When it moves to other addresses of the same /64 / Then it is still limited (one counter per /64,
+    # as the $connect per-IP limit counts)
+    assert setup.call(discover(token, source_ip="2001:db8:1:2::2"))[0] == 429
+    assert setup.call(discover(token, source_ip="2001:db8:1:2:ffff:ffff:ffff:ffff"))[0] == 429
+    # And another /64 is another client
+    assert setup.call(discover(token, source_ip="2001:db8:1:3::1"))[0] == 200
+
+
 def test_usage_allows_12_per_minute_then_429(setup: Setup) -> None:
     token = setup.token()
     assert all(setup.call(get("/usage", token=token))[0] == 200 for _ in range(12))

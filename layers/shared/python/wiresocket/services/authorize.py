@@ -359,7 +359,13 @@ def connect_subject(event: Mapping[str, Any]) -> str:
     or ``UNKNOWN_SOURCE`` when it is missing or malformed: such handshakes share one counter, never skip it."""
     context = event.get("requestContext")
     identity = context.get("identity") if isinstance(context, dict) else None
-    raw = identity.get("sourceIp") if isinstance(identity, dict) else None
+    return ip_subject(identity.get("sourceIp") if isinstance(identity, dict) else None)
+
+
+def ip_subject(raw: object) -> str:
+    """The per-IP rate-limit subject of a source address: ``ip:<IPv4>``, ``ip:<IPv6 /64>`` (an IPv4-mapped IPv6
+    address counts as its IPv4), or ``UNKNOWN_SOURCE`` for a missing or malformed one (they share one counter).
+    Every per-IP limit uses it, so that rotating addresses inside one /64 never buys a new counter."""
     if not isinstance(raw, str) or not raw or len(raw) > MAX_SOURCE_IP_LENGTH:
         return UNKNOWN_SOURCE
     try:

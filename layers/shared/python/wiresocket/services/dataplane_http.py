@@ -30,6 +30,7 @@ Errors are RFC 9457 problems; every response carries ``Cache-Control: no-store``
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -47,9 +48,11 @@ from wiresocket.domain.ratelimit import DEFAULT_POLICIES, RatePolicy
 from wiresocket.edge.http import HttpRequest, error_response, json_response, parse_rest_event, problem
 from wiresocket.names import DATA_PLANE_HTTP_PATHS
 from wiresocket.ports import Clock
-from wiresocket.services.authorize import ConnectRequest, Unauthenticated, find_token, verify_app_token
+from wiresocket.services.authorize import ConnectRequest, Unauthenticated, find_token, ip_subject, verify_app_token
 from wiresocket.services.ratelimit import RateLimiter
 from wiresocket.services.verification import TokenVerifier
+
+logger = logging.getLogger(__name__)
 
 DISCOVERY_PATH: Final = "/discovery"
 USAGE_PATH: Final = "/usage"
@@ -234,7 +237,7 @@ class DataPlaneHttp:
         return Caller(verified.tenant.tenant_id, app.app_id, app.license_region, limits, cors_origin)
 
     def _limit(self, caller: Caller, policy: RatePolicy, source_ip: str) -> None:
-        subject = f"app:{caller.tenant_id}/{caller.app_id}@{source_ip or 'unknown'}"
+        subject = f"app:{caller.tenant_id}/{caller.app_id}@{ip_subject(source_ip)}"
         decision = self._limiter_for(caller.license_region).hit(policy.name, subject)
         if not decision.allowed:
             raise RateLimited(decision.retry_after, caller.cors_origin)
@@ -382,4 +385,5 @@ def handle_dataplane_event(event: object, service: Callable[[], DataPlaneHttp]) 
     except DependencyUnavailable as exc:
         return HttpOutcome(error_response(exc), "unavailable")
     except Exception as exc:  # a bug: a bare 500, details only in the log
+        logger.exception("data-plane http request failed")
         return HttpOutcome(error_response(exc), f"error {type(exc).__name__}")
