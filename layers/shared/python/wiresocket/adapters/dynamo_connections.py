@@ -414,16 +414,7 @@ class DynamoConnectionRegistry:
     def presence(self, license_region: str, key: str) -> Presence | None:
         """The presence recorded on a connection's record (strongly consistent: the recorded clock is a lower
         bound the relay builds on)."""
-        client = self._client(license_region)
-        with unavailable_on_aws_failure("DynamoDB connection registry"):
-            got = client.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": key}},
-                ConsistentRead=True,
-                ProjectionExpression="#i, #c, #l",
-                ExpressionAttributeNames={"#i": _AW_CLIENT, "#c": _AW_CLOCK, "#l": _AW_LEFT},
-            )
-        return _presence_of(got.get("Item"))
+        return _presence_of(self._attributes(license_region, key, _AW_CLIENT, _AW_CLOCK, _AW_LEFT))
 
     def record_presence(self, license_region: str, key: str, presence: Presence, *, claim: bool) -> bool:
         """Record ``presence`` on an existing record: a ``claim`` only where none is recorded, otherwise only for
@@ -512,22 +503,28 @@ class DynamoConnectionRegistry:
 
     def refusal(self, license_region: str, key: str) -> Refusal | None:
         """The refusal stored with a connection ``$connect`` accepted over a limit; None for any other."""
-        client = self._client(license_region)
-        with unavailable_on_aws_failure("DynamoDB connection registry"):
-            got = client.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": key}},
-                ConsistentRead=True,
-                ProjectionExpression="#c, #r",
-                ExpressionAttributeNames={"#c": _REFUSED_CODE, "#r": _REFUSED_REASON},
-            )
-        item = got.get("Item")
+        item = self._attributes(license_region, key, _REFUSED_CODE, _REFUSED_REASON)
         if not item or _REFUSED_CODE not in item:
             return None
         try:
             return connect_refusal(int(item[_REFUSED_CODE]["N"]), item.get(_REFUSED_REASON, {}).get("S", ""))
         except (ValueError, KeyError):
             return connection_limit_exceeded(0)  # a malformed refusal still refuses (fail closed)
+
+    def _attributes(self, license_region: str, key: str, *names: str) -> dict[str, Any] | None:
+        """Only ``names`` of the record with ``key`` (one strongly consistent GetItem); None if there is none."""
+        client = self._client(license_region)
+        aliases = {f"#a{i}": name for i, name in enumerate(names)}
+        with unavailable_on_aws_failure("DynamoDB connection registry"):
+            got = client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                ConsistentRead=True,
+                ProjectionExpression=", ".join(aliases),
+                ExpressionAttributeNames=aliases,
+            )
+        item: dict[str, Any] | None = got.get("Item")
+        return item
 
     def _query(
         self, license_region: str, index: str, attribute: str, value: str, *, include_refused: bool = True
