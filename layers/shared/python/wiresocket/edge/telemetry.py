@@ -12,7 +12,7 @@ powertools writes, so CloudWatch, the metric filters and log queries see no diff
   ``function_memory_size``, ``function_arn``, ``function_request_id``; ``extra`` keys are merged in. The
   threshold comes from ``POWERTOOLS_LOG_LEVEL`` / ``LOG_LEVEL`` (default ``INFO``), as powertools reads it.
 - ``EmfMetrics``: ``add_metric`` collects values; ``log_metrics`` flushes one EMF document per invocation
-  (``Namespace``, dimension ``service``); ``emit_single`` writes one document with its own dimensions at once.
+  (``Namespace``, dimension ``service``); the module's ``emit_single`` writes one document with its own dimensions at once.
 
 What is logged is decided by the callers, exactly as before: decisions and reason codes, never a token, a
 secret or a password (the logger adds nothing from the event).
@@ -80,11 +80,9 @@ class JsonLogger:
             "message": message,
             "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f",{int(now % 1 * 1000):03d}+0000",
             "service": self.service,
-            **self._context,
         }
-        if extra:
-            record.update(extra)
-        _write(record)
+        # The record's own keys win: a context or ``extra`` key can never overwrite its level or message.
+        _write({**self._context, **(extra or {}), **record})
 
     def debug(self, message: str, *, extra: Mapping[str, Any] | None = None) -> None:
         """A DEBUG record."""
@@ -137,10 +135,6 @@ class EmfMetrics:
     def add_metric(self, name: str, unit: object, value: float) -> None:
         """Add one value of ``name`` (every metric here is a count; ``unit`` is accepted for compatibility)."""
         self._values.setdefault(name, []).append(float(value))
-
-    def emit_single(self, name: str, value: float, dimensions: Mapping[str, str]) -> None:
-        """Write one document for ``name`` with exactly ``dimensions`` now (as powertools ``single_metric``)."""
-        emit_single(self.namespace, name, value, dimensions)
 
     def flush_metrics(self) -> None:
         """Write what was collected (nothing if nothing was) and start afresh."""
