@@ -12,7 +12,8 @@ powertools writes, so CloudWatch, the metric filters and log queries see no diff
   ``function_memory_size``, ``function_arn``, ``function_request_id``; ``extra`` keys are merged in. The
   threshold comes from ``POWERTOOLS_LOG_LEVEL`` / ``LOG_LEVEL`` (default ``INFO``), as powertools reads it.
 - ``EmfMetrics``: ``add_metric`` collects values; ``log_metrics`` flushes one EMF document per invocation
-  (``Namespace``, dimension ``service``); the module's ``emit_single`` writes one document with its own dimensions at once.
+  (``Namespace``, dimension ``service``); the module's ``emit_single`` writes one document with its own
+  dimensions at once.
 
 What is logged is decided by the callers, exactly as before: decisions and reason codes, never a token, a
 secret or a password (the logger adds nothing from the event).
