@@ -147,3 +147,79 @@ def test_the_kms_wrapper_builds_its_client_from_a_factory_on_first_use_only() ->
     assert wrapper.unwrap(b"blob", {"tenantId": "t", "kid": "k"}) == b"k" * 32
     wrapper.unwrap(b"blob", {"tenantId": "t", "kid": "k"})
     assert len(built) == 1
+
+
+def test_a_request_waiting_for_a_failing_key_prefetch_gets_its_error_without_a_second_kms_round() -> None:
+    # Given a key prefetch whose KMS unwrap is in flight and about to fail
+    wrapper = GatedWrapper()
+    wrapper.gate.set()
+    key = signing_key(wrapper)
+    wrapper.gate.clear()
+    cache = UnsealedKeyCache(wrapper, FakeClock())
+    wrapper.fail = True
+    cache.prefetch(key)
+    assert wrapper.started.wait(5)
+    errors: list[Exception] = []
+
+    def foreground() -> None:
+        try:
+            cache.private_key(key)
+        except DependencyUnavailable as exc:
+            errors.append(exc)
+
+    waiting = threading.Thread(target=foreground)
+    waiting.start()
+    waiting.join(0.2)
+    # When the unwrap fails
+    wrapper.gate.set()
+    waiting.join(5)
+    # Then the waiting request failed closed with that error, after one KMS call in all; the next one retries
+    assert len(errors) == 1 and wrapper.unwraps == 1 and len(cache) == 0
+    wrapper.fail = False
+    assert cache.private_key(key) is not None and wrapper.unwraps == 2
+
+
+def test_a_request_waiting_for_a_failing_pepper_prefetch_gets_its_error_and_the_next_loads_again() -> None:
+    store, wrapper = MemoryStore(), GatedWrapper()
+    wrapper.gate.set()
+    expected = SecretPepper(store, wrapper).ensure()
+    wrapper.gate.clear()
+    wrapper.unwraps = 0
+    pepper = SecretPepper(store, wrapper)
+    wrapper.fail = True
+    pepper.prefetch()
+    assert wrapper.started.wait(5)
+    errors: list[Exception] = []
+
+    def foreground() -> None:
+        try:
+            pepper.key()
+        except DependencyUnavailable as exc:
+            errors.append(exc)
+
+    waiting = threading.Thread(target=foreground)
+    waiting.start()
+    waiting.join(0.2)
+    wrapper.gate.set()
+    waiting.join(5)
+    assert len(errors) == 1 and wrapper.unwraps == 1
+    wrapper.fail = False
+    assert pepper.key() == expected and wrapper.unwraps == 2
+
+
+def test_a_pepper_load_stuck_in_flight_is_a_503_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a prefetch stuck in its KMS call (a container frozen mid-call after an early answer, then thawed)
+    from wiresocket.services import pepper as pepper_module
+
+    monkeypatch.setattr(pepper_module, "PREFETCH_WAIT_SECONDS", 0.2)
+    store, wrapper = MemoryStore(), GatedWrapper()
+    wrapper.gate.set()
+    SecretPepper(store, wrapper).ensure()
+    wrapper.gate.clear()
+    pepper = SecretPepper(store, wrapper)
+    pepper.prefetch()
+    assert wrapper.started.wait(5)
+    # When a request needs the pepper / Then it fails closed as unavailable after the bounded wait
+    with pytest.raises(DependencyUnavailable, match="still loading"):
+        pepper.key()
+    wrapper.gate.set()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import TYPE_CHECKING
 
-from wiresocket.domain.errors import Conflict, KeyUnavailable
+from wiresocket.domain.errors import Conflict, DependencyUnavailable, KeyUnavailable
 from wiresocket.domain.keys import encryption_context
 from wiresocket.names import PLATFORM_TENANT_ID
 
@@ -24,6 +25,12 @@ PEPPER_KID = "client-secret-pepper"
 PEPPER_CONTEXT = encryption_context(PLATFORM_TENANT_ID, PEPPER_KID)
 
 
+PREFETCH_WAIT_SECONDS = 3.0
+"""How long ``key()`` waits for a load in flight: far longer than a healthy directory read and KMS unwrap. A load
+stuck longer (a container frozen mid-call after an early answer, then thawed) is not waited for: the request
+answers 503 rather than running into the function's time limit."""
+
+
 class SecretPepper:
     """Loads (and, at bootstrap, creates) the pepper; caches it for the life of the container."""
 
@@ -33,34 +40,46 @@ class SecretPepper:
         self._key: bytes | None = None
         self._lock = threading.Lock()
         self._prefetching = False
+        self._prefetch_failure: tuple[Exception, float] | None = None
 
     def key(self) -> bytes:
         """The 256-bit pepper. ``KeyUnavailable`` if none was created; ``DependencyUnavailable`` if KMS or the
-        directory is down (nothing is cached then)."""
+        directory is down, or a load in flight takes too long (nothing is cached then)."""
         cached = self._key
         if cached is not None:
             return cached
-        with self._lock:
+        if not self._lock.acquire(timeout=PREFETCH_WAIT_SECONDS):
+            raise DependencyUnavailable("the client-secret pepper is still loading")
+        try:
             if self._key is None:
+                failure, self._prefetch_failure = self._prefetch_failure, None
+                if failure is not None and time.monotonic() - failure[1] <= PREFETCH_WAIT_SECONDS:
+                    # The prefetch this request was waiting for just failed: its error, not a second round of
+                    # retries against the same outage. A later request loads again.
+                    raise failure[0]
                 stored = self._directory.secret_pepper()
                 if stored is None:
                     raise KeyUnavailable("the client-secret pepper has not been created")
                 self._key = self._wrapper.unwrap(stored[0], PEPPER_CONTEXT)
             return self._key
+        finally:
+            self._lock.release()
 
     def prefetch(self) -> None:
         """Start loading the pepper on a background thread (once per container) so that its directory read and
         KMS unwrap overlap the caller's own reads: the token function's first request looks the client up
-        meanwhile. ``key()`` waits for that load (it holds the lock); if the load failed, nothing is cached and
-        ``key()`` loads again itself and raises its own error, so the prefetch never decides anything."""
+        meanwhile. ``key()`` waits for that load (it holds the lock). If it failed, nothing is cached: a request
+        that was waiting raises that failure (fail closed), and later requests load again themselves."""
         if self._key is not None or self._prefetching:
             return
         self._prefetching = True
         threading.Thread(target=self._prefetch, name="pepper-prefetch", daemon=True).start()
 
     def _prefetch(self) -> None:
-        with contextlib.suppress(Exception):  # key() on the request's own thread reports it (fail closed)
+        try:
             self.key()
+        except Exception as exc:  # key() on the request's own thread reports it (fail closed)
+            self._prefetch_failure = (exc, time.monotonic())
 
     def ensure(self) -> bytes:
         """Create the pepper if there is none (idempotent, first writer wins), then return it.

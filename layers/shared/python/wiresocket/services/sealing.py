@@ -9,7 +9,6 @@ keeps loaded keys for a bounded time.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -107,12 +106,13 @@ class UnsealedKeyCache:
 
     ``prefetch`` starts a load on a background thread (the token service's KMS unwrap then overlaps its plan
     read); ``private_key`` waits for a load in flight instead of starting a second one. A failed prefetch
-    caches nothing: ``private_key`` loads again and raises its own error.
+    caches nothing: the request that waited for it raises its failure, and the next one loads again.
     """
 
-    PREFETCH_WAIT_SECONDS = 30.0
-    """How long ``private_key`` waits for a prefetch in flight (longer than the KMS client's connect + read
-    timeouts over its retries) before loading the key itself."""
+    PREFETCH_WAIT_SECONDS = 3.0
+    """How long ``private_key`` waits for a prefetch in flight (far longer than a healthy KMS unwrap) before
+    loading the key itself: a load stuck longer (a container frozen mid-call after an early answer, then thawed)
+    is not waited for."""
 
     def __init__(self, wrapper: KeyWrapper, clock: Clock, ttl_seconds: float = 300, max_entries: int = 256):
         self._wrapper = wrapper
@@ -121,6 +121,7 @@ class UnsealedKeyCache:
         self._max = max_entries
         self._entries: OrderedDict[tuple[str, str, str], _Entry] = OrderedDict()
         self._loading: dict[tuple[str, str, str], threading.Event] = {}
+        self._failed: dict[tuple[str, str, str], Exception] = {}
         self._lock = threading.Lock()
 
     def _cached(self, cache_key: tuple[str, str, str], now: float) -> rsa.RSAPrivateKey | None:
@@ -152,8 +153,13 @@ class UnsealedKeyCache:
         if pending is not None and pending.wait(self.PREFETCH_WAIT_SECONDS):
             with self._lock:
                 cached = self._cached(cache_key, now)
+                failure = self._failed.pop(cache_key, None)
             if cached is not None:
                 return cached
+            if failure is not None:
+                # The load this request waited for failed: its error (fail closed), not a second round of
+                # retries against the same outage. The next request loads again.
+                raise failure
         private = unseal(key, self._wrapper)
         self._store(cache_key, private, now)
         return private
@@ -168,17 +174,22 @@ class UnsealedKeyCache:
             if self._cached(cache_key, now) is not None or cache_key in self._loading:
                 return
             done = self._loading[cache_key] = threading.Event()
+            self._failed.pop(cache_key, None)
         threading.Thread(
             target=self._prefetch, args=(key, cache_key, now, done), name="key-prefetch", daemon=True
         ).start()
 
     def _prefetch(self, key: SigningKey, cache_key: tuple[str, str, str], now: float, done: threading.Event) -> None:
+        failure: Exception | None = None
         try:
-            with contextlib.suppress(Exception):  # private_key() on the request's thread reports it
-                self._store(cache_key, unseal(key, self._wrapper), now)
+            self._store(cache_key, unseal(key, self._wrapper), now)
+        except Exception as exc:  # handed to the request waiting for this load (fail closed)
+            failure = exc
         finally:
             with self._lock:
                 self._loading.pop(cache_key, None)
+                if failure is not None:
+                    self._failed[cache_key] = failure
             done.set()
 
     def forget_tenant(self, tenant_id: str) -> None:

@@ -156,8 +156,8 @@ class TokenService:
         if client.app is None:
             raise UnauthorizedClient("the dashboard client may not use client_credentials")
         app = client.app
-        self._signer.prefetch(client.keys)  # a cold key's KMS unwrap overlaps the plan read
         scopes = grant_scopes(parse_scope(request.get("scope")), APP_SCOPES, APP_DEFAULT)
+        self._signer.prefetch(client.keys)  # a cold key's KMS unwrap overlaps the plan read
         plan = self._active_plan(app)
         scope = format_scope(scopes)
         access = self._app_token(app, plan, client.keys, scope)
