@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pycrdt
+import pytest
 
 from tests.fakes.memory import FakeClock
 from tests.integration.conftest import Aws
@@ -99,3 +100,38 @@ def test_a_compaction_that_lost_the_race_writes_no_chunk(aws: Aws) -> None:
     # Then it lost, and nothing changed (no chunk item, no deleted update)
     assert won is False
     assert items(ref) == before
+
+
+def test_a_cancelled_compaction_is_a_lost_race_only_when_dynamodb_says_so(aws: Aws) -> None:
+    from botocore.exceptions import ClientError
+
+    from wiresocket.domain.errors import DependencyUnavailable
+
+    # Given a large document whose compaction writes its chunks in one transaction
+    create_regional_resources(lambda region: boto3.client("dynamodb", region_name=region))
+    client = boto3.client("dynamodb", region_name=names.aws_region_of(LICENSE_REGION))
+    store = DynamoDocumentStore(lambda region: client, TABLE)
+    service = DocumentService(store, FakeClock(), compact_after=1000, ttl_seconds=86400)
+    ref = DocumentRef(LICENSE_REGION, "t", "a", "cancelled")
+    writer: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = writer.get("text", type=pycrdt.Text)
+    for i in range(4):
+        before = writer.get_state()
+        text.insert(len(text), noise(60_000, i))
+        assert service.apply(ref, writer.get_update(before))
+
+    def cancelled(*codes: str) -> Any:
+        def raise_it(**kwargs: Any) -> Any:
+            reasons = [{"Code": codes[0]}] + [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1)
+            response: Any = {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons}
+            raise ClientError(response, "TransactWriteItems")
+
+        return raise_it
+
+    # When DynamoDB cancels it over the version condition / Then another compactor won: False
+    client.transact_write_items = cancelled("ConditionalCheckFailed")  # type: ignore[method-assign]
+    assert service.compact(ref) is False
+    # When it cancels it for throttling / Then that is a failure the caller sees, not a lost race
+    client.transact_write_items = cancelled("ThrottlingError")  # type: ignore[method-assign]
+    with pytest.raises(DependencyUnavailable):
+        service.compact(ref)

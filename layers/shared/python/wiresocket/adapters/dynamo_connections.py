@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from wiresocket import names
-from wiresocket.adapters.errors import unavailable_on_aws_failure
+from wiresocket.adapters.errors import cancellation_codes, unavailable_on_aws_failure
 from wiresocket.domain.connections import ConnectionRecord, app_key, document_key
 from wiresocket.domain.errors import DependencyUnavailable, InvalidInput
 from wiresocket.domain.limits import (
@@ -215,16 +215,6 @@ def _counter_update(table: str, key: str, delta: int, condition: str | None, val
 
 def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
-
-
-def _cancel_codes(exc: ClientError, size: int) -> list[str] | None:
-    """The per-item cancellation codes of a cancelled transaction; None for any other error."""
-    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return None
-    reasons: Any = exc.response.get("CancellationReasons")
-    if not isinstance(reasons, list) or len(reasons) != size:
-        return ["TransactionConflict"] * size  # no usable reasons: treat as a conflict and retry
-    return [str(r.get("Code") or "None") if isinstance(r, dict) else "None" for r in reasons]
 
 
 class DynamoConnectionRegistry:
@@ -390,7 +380,7 @@ class DynamoConnectionRegistry:
                     client.transact_write_items(TransactItems=items)
                     return None
                 except ClientError as exc:
-                    codes = _cancel_codes(exc, len(items))
+                    codes = cancellation_codes(exc, len(items))
                     if codes is None:
                         raise
                 if codes[0] == _CCF:
@@ -474,7 +464,7 @@ class DynamoConnectionRegistry:
                     client.transact_write_items(TransactItems=items)
                     return item
                 except ClientError as exc:
-                    codes = _cancel_codes(exc, len(items))
+                    codes = cancellation_codes(exc, len(items))
                     if codes is None:
                         raise
                     if codes[0] == _CCF:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from wiresocket import names
-from wiresocket.adapters.errors import error_code, unavailable_on_aws_failure
+from wiresocket.adapters.errors import LOST_RACE_CODES, cancellation_codes, error_code, unavailable_on_aws_failure
 from wiresocket.services.documents import DocumentRef, StoredDocument
 
 if TYPE_CHECKING:
@@ -184,9 +184,10 @@ class DynamoDocumentStore:
                 code = error_code(exc)
                 if code == "ConditionalCheckFailedException":
                     return False
-                if code == "TransactionCanceledException":
+                codes = cancellation_codes(exc, len(items))
+                if codes is not None and set(codes) <= LOST_RACE_CODES:
                     return False  # the version condition failed, or a concurrent compaction conflicted
-                raise
+                raise  # throttling, a rejected item, …: a failure (DependencyUnavailable), not a lost race
         stale = merged_keys + obsolete_keys
         with unavailable_on_aws_failure("DynamoDB documents"):
             for start in range(0, len(stale), _DELETE_BATCH):

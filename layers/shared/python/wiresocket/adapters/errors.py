@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -15,6 +16,20 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def cancellation_codes(exc: ClientError, size: int) -> list[str] | None:
+    """The per-item cancellation codes of a cancelled transaction of ``size`` items; None for any other error."""
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    reasons: Any = exc.response.get("CancellationReasons")
+    if not isinstance(reasons, list) or len(reasons) != size:
+        return ["TransactionConflict"] * size  # no usable reasons: treat as a conflict and retry
+    return [str(r.get("Code") or "None") if isinstance(r, dict) else "None" for r in reasons]
+
+
+LOST_RACE_CODES: Final = frozenset({"None", "ConditionalCheckFailed", "TransactionConflict"})
+"""Cancellation codes of a transaction that lost a race (its conditions or a concurrent writer), not a failure."""
 
 
 @contextmanager
