@@ -204,7 +204,9 @@ class _DemoHandler(BaseHTTPRequestHandler):
 
     def _drain(self) -> None:
         raw_length = self.headers.get("Content-Length", "0")
-        if raw_length.isdigit() and int(raw_length) <= MAX_BODY_BYTES:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # a body we do not read must never be taken for the next request
+        elif raw_length.isdigit() and int(raw_length) <= MAX_BODY_BYTES:
             self.rfile.read(int(raw_length))
         else:
             self.close_connection = True
