@@ -271,7 +271,7 @@ class RegionalStack(Stack):
         for name, service_function in self.functions.items():
             self.alarms.add_throttles(name, service_function.function)
 
-        CfnOutput(self, "WebSocketUrl", value=f"{self.api.api.api_endpoint}/{STAGE_NAME}")
+        CfnOutput(self, "WebSocketUrl", value=self.api.public_url)
 
     def _add_ws_http(self, props: RegionalStackProps, values: dict[str, str]) -> ServiceFunction:
         """ws_http (issue 6): GET /discovery, /usage, /health, / on this region's data-plane HTTP API; discovery

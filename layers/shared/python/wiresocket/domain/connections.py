@@ -127,12 +127,13 @@ class AuthorizedConnection:
             raise InvalidInput("malformed authorizer context") from exc
 
 
-def event_endpoint(request_context: Mapping[str, Any]) -> str:
-    """The ``@connections`` management URL of the WebSocket API an event came from (``https://{domainName}/{stage}``
-    of its ``requestContext``); empty if either is missing, so the configured endpoint must be used."""
+def event_endpoint(request_context: Mapping[str, Any], scheme: str = "https") -> str:
+    """The stage URL of the WebSocket API an event came from (``{scheme}://{domainName}/{stage}`` of its
+    ``requestContext``): with ``https`` its ``@connections`` management endpoint, with ``wss`` the URL clients
+    connect to. Empty if either is missing, so the configured one must be used."""
     domain, stage = request_context.get("domainName"), request_context.get("stage")
     if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
-        return f"https://{domain}/{stage}"
+        return f"{scheme}://{domain}/{stage}"
     return ""
 
 

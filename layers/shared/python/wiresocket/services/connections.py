@@ -194,13 +194,6 @@ def _response(status: int, headers: Mapping[str, str] | None = None) -> dict[str
     return {"statusCode": status, "headers": dict(headers or {}), "body": ""}
 
 
-def _event_public_url(context: Mapping[str, Any]) -> str:
-    domain, stage = context.get("domainName"), context.get("stage")
-    if isinstance(domain, str) and isinstance(stage, str) and domain and stage:
-        return f"wss://{domain}/{stage}"
-    return ""
-
-
 def handle_connection_event(event: object, service: Callable[[], ConnectionService]) -> tuple[dict[str, Any], str]:
     """Run ``$connect`` or ``$disconnect``; returns the proxy response and a short outcome for the log."""
     context = event.get("requestContext") if isinstance(event, dict) else None
@@ -217,7 +210,7 @@ def handle_connection_event(event: object, service: Callable[[], ConnectionServi
     if event_type == "CONNECT":
         try:
             _, refusal = service().admit(
-                connection_id, authorized, endpoint=event_endpoint(context), ws_url=_event_public_url(context)
+                connection_id, authorized, endpoint=event_endpoint(context), ws_url=event_endpoint(context, "wss")
             )
         except InvalidInput:
             return _response(403), "invalid connection"
