@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 
@@ -34,6 +34,23 @@ class GatedWrapper(FakeKeyWrapper):
         self.started.set()
         assert self.gate.wait(10), "the test never opened the gate"
         return super().unwrap(wrapped, context)
+
+
+def waiting_for(call: Callable[[], object]) -> tuple[threading.Thread, list[Exception]]:
+    """``call`` on a request thread that is left waiting (0.2 s given to reach its wait); the dependency errors
+    it raised are collected."""
+    errors: list[Exception] = []
+
+    def request() -> None:
+        try:
+            call()
+        except DependencyUnavailable as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join(0.2)
+    return thread, errors
 
 
 def signing_key(wrapper: FakeKeyWrapper) -> SigningKey:
@@ -159,17 +176,7 @@ def test_a_request_waiting_for_a_failing_key_prefetch_gets_its_error_without_a_s
     wrapper.fail = True
     cache.prefetch(key)
     assert wrapper.started.wait(5)
-    errors: list[Exception] = []
-
-    def foreground() -> None:
-        try:
-            cache.private_key(key)
-        except DependencyUnavailable as exc:
-            errors.append(exc)
-
-    waiting = threading.Thread(target=foreground)
-    waiting.start()
-    waiting.join(0.2)
+    waiting, errors = waiting_for(lambda: cache.private_key(key))
     # When the unwrap fails
     wrapper.gate.set()
     waiting.join(5)
@@ -189,17 +196,7 @@ def test_a_request_waiting_for_a_failing_pepper_prefetch_gets_its_error_and_the_
     wrapper.fail = True
     pepper.prefetch()
     assert wrapper.started.wait(5)
-    errors: list[Exception] = []
-
-    def foreground() -> None:
-        try:
-            pepper.key()
-        except DependencyUnavailable as exc:
-            errors.append(exc)
-
-    waiting = threading.Thread(target=foreground)
-    waiting.start()
-    waiting.join(0.2)
+    waiting, errors = waiting_for(pepper.key)
     wrapper.gate.set()
     waiting.join(5)
     assert len(errors) == 1 and wrapper.unwraps == 1
