@@ -21,7 +21,8 @@ Every result carries a baseline measured in the same run (SPEC §10):
   run with ``AWS_LAMBDA_FUNCTION_NAME`` set, as in Lambda (the handlers pause the garbage collector through
   their cold start there: ``edge/coldstart.py``); ``without_gc_pause`` repeats the compiled measurement without
   it, for comparison. ``cpu_ms``/``cpu_ratio``: the child's CPU time (less sensitive to a busy machine than
-  the wall-clock headline, which also includes the round trips to moto).
+  the wall-clock headline, which also includes the round trips to moto). ``page_faults``/``baseline_page_faults``:
+  the children's minor page faults (medians), where CPython's frame-stack chunk churn shows (``edge/coldstart.py``).
 - ``terminate``: N (default 2,000) websocket clients connected to the local API Gateway emulator
   (``LocalWebSocketGateway``, with stand-in functions that allow everything and register each connection in
   an in-memory registry); ``SessionTerminationService.terminate`` with the real ``ManagementApiCloser``
@@ -209,7 +210,9 @@ except Exception as exc:
     result, outcome = None, "raised " + type(exc).__name__
 _t2, _c2 = _t.perf_counter(), _t.process_time()
 body = result.get("body") if isinstance(result, dict) else None
+import resource
 sys.stderr.write("BENCH_RESULT " + json.dumps({"import": _t1 - _t0, "total": _t2 - _t0, "cpu": _c2 - _c0,
+                                                "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt,
                                                 "outcome": outcome, "body": body if isinstance(body, str) else None})
                  + "\\n")
 """
@@ -218,7 +221,9 @@ import json, sys
 import boto3
 boto3.client("dynamodb")
 _t2, _c2 = _t.perf_counter(), _t.process_time()
+import resource
 sys.stderr.write("BENCH_RESULT " + json.dumps({"import": _t2 - _t0, "total": _t2 - _t0, "cpu": _c2 - _c0,
+                                                "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt,
                                                 "outcome": "ok"}) + "\\n")
 """
 
@@ -411,6 +416,10 @@ def cold_start() -> Iterator[dict[str, Any]]:
             "cpu_ms": _ms(runs, "cpu"),
             "baseline_cpu_ms": _ms(baseline, "cpu"),
             "cpu_ratio": round(_median(runs, "cpu") / _median(baseline, "cpu"), 4),
+            # Minor page faults of the whole child (interpreter start-up included, the same on both sides): the
+            # trace of memory first touched, frame-stack chunks mapped again and again included (edge/coldstart.py).
+            "page_faults": int(_median(runs, "minflt")),
+            "baseline_page_faults": int(_median(baseline, "minflt")),
             # Informative on a noisy host (the headline stays the medians'): the fastest run of each side, where
             # the neighbours' noise is least; and the spread of the ratio over the interleaved rounds.
             "ratio_of_fastest": round(min(r["total"] for r in runs) / min(r["total"] for r in baseline), 4),

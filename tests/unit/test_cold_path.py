@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import gc
 import json
+import resource
 import subprocess
 import sys
-from collections.abc import Iterator
+import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +193,7 @@ def test_the_layer_is_compiled_by_the_runtime_python_into_pyc_used_without_sourc
 def fresh_coldstart(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from wiresocket.edge import coldstart
 
-    monkeypatch.setattr(coldstart, "_state", {"paused": False, "resumed": False})
+    monkeypatch.setattr(coldstart, "_state", {"paused": False, "resumed": False, "invoked": False})
     yield coldstart
     gc.unfreeze()
     gc.enable()
@@ -226,3 +228,56 @@ def test_in_lambda_the_collector_pauses_until_the_first_invocation_ends_even_if_
     assert gc.isenabled() and gc.get_freeze_count() > 0
     fresh_coldstart.pause()
     assert gc.isenabled()
+
+
+def test_only_the_first_invocation_runs_through_the_frame_that_reserves_stack(fresh_coldstart: Any) -> None:
+    # Given a decorated handler that reports the frame that called it
+    def handler(value: int) -> tuple[int, int]:
+        caller = sys._getframe(1).f_code
+        return value, caller.co_stacksize
+
+    decorated = fresh_coldstart.after_first_invocation(handler)
+    # When it is invoked twice
+    first, second = decorated(1), decorated(2)
+    # Then the first call came through the roomy frame, with its arguments, and the second straight from the wrapper
+    assert first == (1, fresh_coldstart._call_with_room.__code__.co_stacksize)
+    assert first[1] >= fresh_coldstart.STACK_ROOM_SLOTS
+    assert second[0] == 2 and second[1] < 100
+
+
+def _leaf() -> None:
+    return None
+
+
+# A leaf whose frame (2 KiB) is larger than a frame of _descend, so some depth leaves less room in a chunk than it
+# needs while _burst's own frame still fits.
+_big_leaf: Callable[[], None] = types.FunctionType(
+    _leaf.__code__.replace(co_stacksize=_leaf.__code__.co_stacksize + 256), globals(), "_big_leaf"
+)
+
+
+def _burst() -> None:
+    for _ in range(300):
+        _big_leaf()
+
+
+def _faults_at(depth: int, run: Callable[[Callable[[], None]], None]) -> int:
+    """Minor page faults of one ``_burst`` run by ``run``, ``depth`` frames further down the stack."""
+    if depth:
+        return _faults_at(depth - 1, run)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    run(_burst)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_a_loop_of_calls_at_a_frame_stack_chunk_boundary_costs_no_page_faults_with_room(fresh_coldstart: Any) -> None:
+    # Given the worst depth for 300 calls of a small function on this interpreter (python/cpython#142183: each
+    # call past a chunk boundary maps a new chunk and faults its pages in)
+    plain = max(_faults_at(depth, lambda burst: burst()) for depth in range(400))
+    if plain < 300:
+        pytest.skip(f"this CPython keeps a spare frame-stack chunk (worst depth: {plain} faults)")
+    # When the same calls run through the first invocation's roomy frame, at every one of those depths
+    roomy = fresh_coldstart._call_with_room
+    with_room = max(_faults_at(depth, lambda burst: roomy(burst, (), {})) for depth in range(400))
+    # Then no depth costs more than the handful of faults of mapping that one 2 MiB chunk
+    assert with_room < 30, (plain, with_room)
