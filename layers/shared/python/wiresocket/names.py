@@ -6,8 +6,7 @@ Nothing in this module does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 # --- Events -------------------------------------------------------------------------------------------------
 
@@ -79,8 +78,13 @@ ENV_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 # --- DynamoDB tables -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IndexSpec:
+# The specs below are NamedTuples rather than frozen dataclasses: every function imports this module at its cold
+# start, and creating a NamedTuple class costs ~0.09 ms against ~0.5 ms for a frozen dataclass, whose generated
+# methods are compiled with ``exec`` when the class is created (no ``.pyc`` caches them). They are immutable
+# records either way.
+
+
+class IndexSpec(NamedTuple):
     """A global secondary index: name, key attributes (all strings) and projection (ALL)."""
 
     name: str
@@ -88,8 +92,7 @@ class IndexSpec:
     sort_key: str | None = None
 
 
-@dataclass(frozen=True)
-class TableSpec:
+class TableSpec(NamedTuple):
     """A DynamoDB table as every consumer (pynamodb models, local stack, CDK) must create it.
 
     All key attributes are strings (``S``). Billing is on-demand everywhere.
@@ -99,7 +102,7 @@ class TableSpec:
     default_name: str
     partition_key: str
     sort_key: str | None
-    indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+    indexes: tuple[IndexSpec, ...] = ()
     ttl_attribute: str | None = None
     stream: bool = False
 
@@ -157,8 +160,7 @@ ALL_CONTROL_TABLES: Final[tuple[TableSpec, ...]] = (RATE_LIMIT_TABLE, IDEMPOTENC
 # --- Control-plane HTTP routes (REST API, SPEC §1) ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """One REST API method: HTTP method, API Gateway resource path template, and the function behind it."""
 
     method: str
