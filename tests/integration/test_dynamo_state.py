@@ -3,6 +3,7 @@ for the same items on moto, fails closed on malformed items and read errors, and
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
@@ -10,10 +11,15 @@ import pytest
 
 from tests.fakes.oauth_world import OAuthWorld
 from tests.integration.conftest import REGION, Aws, moto_world
+from wiresocket.adapters.clock import SystemClock
 from wiresocket.adapters.dynamo_directory import DynamoDirectory
-from wiresocket.adapters.dynamo_state import DynamoStateReader
+from wiresocket.adapters.dynamo_ratelimit import DynamoCounterStore
+from wiresocket.adapters.dynamo_state import BATCH_ATTEMPTS, DynamoClientLookup, DynamoStateReader
 from wiresocket.domain.audit import SYSTEM_ACTOR
 from wiresocket.domain.errors import DependencyUnavailable
+from wiresocket.domain.ratelimit import AUTH_FAILURE
+from wiresocket.services.clientauth import client_subject
+from wiresocket.services.ratelimit import CounterRead, RateLimiter
 
 UNKNOWN_TENANT = "00000000-0000-4000-8000-000000000000"
 
@@ -134,3 +140,115 @@ def test_the_token_directory_reads_fast_and_passes_everything_else_to_the_whole_
     # And a read outside the hot set goes to it, with the same answer
     assert fast.user_by_username(world.owner.username) == DynamoDirectory().user_by_username(world.owner.username)
     assert len(built) == 1
+
+
+# --- DynamoClientLookup: a client's registry entry and its lock-out counter in one BatchGetItem ------------------
+
+
+def limiter(aws: Aws) -> RateLimiter:
+    return RateLimiter(DynamoCounterStore(aws.dynamodb, aws.resources.rate_limit_table), SystemClock())
+
+
+def lockout_of(aws: Aws, client_id: str) -> CounterRead:
+    return limiter(aws).counter_read(AUTH_FAILURE, client_subject(client_id))
+
+
+def lookup(aws: Aws, client: Any = None) -> DynamoClientLookup:
+    dynamodb = client if client is not None else boto3.client("dynamodb", region_name=REGION)
+    return DynamoClientLookup(dynamodb, aws.resources.directory_table, aws.resources.rate_limit_table)
+
+
+def test_a_client_entry_and_its_lockout_counter_come_back_from_one_batch_read(aws: Aws, world: OAuthWorld) -> None:
+    # Given three failed authentications counted for the demo app's client
+    for _ in range(3):
+        limiter(aws).record_failure(client_subject(world.app.client_id))
+    client = boto3.client("dynamodb", region_name=REGION)
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    # When the lookup reads them
+    found = lookup(aws, client).client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))
+    # Then the entry is the directory's and the count is 3, from a single BatchGetItem
+    assert found == (DynamoDirectory().client(world.app.client_id), 3)
+    assert calls == ["BatchGetItem"]
+
+
+def test_an_unknown_client_an_absent_counter_and_an_entry_of_another_kind_read_as_none_and_zero(
+    aws: Aws, world: OAuthWorld
+) -> None:
+    # Given nothing under these keys / When / Then
+    assert lookup(aws).client_and_count("wsc_nosuchclient", lockout_of(aws, "wsc_nosuchclient")) == (None, 0)
+    # And an item under a client_id's key that is not a registry entry is no client
+    aws.dynamodb.put_item(
+        TableName=aws.resources.directory_table,
+        Item={"pk": {"S": "CLIENT#wsc_impostor"}, "sk": {"S": "CLIENT"}, "kind": {"S": "app"}},
+    )
+    assert lookup(aws).client_and_count("wsc_impostor", lockout_of(aws, "wsc_impostor")) == (None, 0)
+
+
+class LeavesKeysUnprocessed:
+    """moto's client, except that its first ``unprocessed`` BatchGetItem calls read the directory's key only and
+    hand the rest back as ``UnprocessedKeys``: moto has no throughput limits and never does that itself, DynamoDB
+    does under throttling. The only thing faked here."""
+
+    def __init__(self, directory_table: str, unprocessed: int) -> None:
+        self._real = boto3.client("dynamodb", region_name=REGION)
+        self._directory = directory_table
+        self.unprocessed = unprocessed
+        self.calls = 0
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - botocore's name
+        self.calls += 1
+        if not self.unprocessed:
+            return dict(self._real.batch_get_item(RequestItems=RequestItems))
+        self.unprocessed -= 1
+        mine = {t: r for t, r in RequestItems.items() if t == self._directory}
+        rest = {t: r for t, r in RequestItems.items() if t != self._directory}
+        out = dict(self._real.batch_get_item(RequestItems=mine)) if mine else {"Responses": {}}
+        return {**out, "UnprocessedKeys": rest}
+
+
+def test_keys_left_unprocessed_are_read_again_with_backoff(
+    aws: Aws, world: OAuthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    limiter(aws).record_failure(client_subject(world.app.client_id))
+    # Given DynamoDB leaves the counter's key unprocessed twice
+    client = LeavesKeysUnprocessed(aws.resources.directory_table, unprocessed=2)
+    # When the lookup runs
+    found = lookup(aws, client).client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))
+    # Then it asked again for what was left, after growing pauses, and has both answers
+    assert found == (DynamoDirectory().client(world.app.client_id), 1)
+    assert client.calls == 3 and slept == [0.05, 0.1]
+
+
+def test_keys_still_unprocessed_after_every_attempt_fail_closed(
+    aws: Aws, world: OAuthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    # Given DynamoDB keeps leaving the counter unread
+    client = LeavesKeysUnprocessed(aws.resources.directory_table, unprocessed=BATCH_ATTEMPTS)
+    # When / Then the lookup gives up with a dependency failure (503), never a count of 0
+    with pytest.raises(DependencyUnavailable):
+        lookup(aws, client).client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))
+    assert client.calls == BATCH_ATTEMPTS
+
+
+def test_a_batch_read_error_or_a_malformed_entry_fails_closed(aws: Aws, world: OAuthWorld) -> None:
+    # Given a lookup over a counters table that does not exist / When / Then
+    broken = DynamoClientLookup(
+        boto3.client("dynamodb", region_name=REGION), aws.resources.directory_table, "no-such-table"
+    )
+    with pytest.raises(DependencyUnavailable):
+        broken.client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))
+    # And a registry entry without its kind of client
+    aws.dynamodb.update_item(
+        TableName=aws.resources.directory_table,
+        Key={"pk": {"S": f"CLIENT#{world.app.client_id}"}, "sk": {"S": "CLIENT"}},
+        UpdateExpression="REMOVE client_kind",
+    )
+    with pytest.raises(DependencyUnavailable):
+        lookup(aws).client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))
+    # And the two reads must come from two tables
+    with pytest.raises(ValueError, match="different tables"):
+        DynamoClientLookup(aws.dynamodb, aws.resources.directory_table, aws.resources.directory_table)

@@ -540,3 +540,19 @@ def test_warm_issuance_through_the_handler_makes_zero_kms_calls(aws: Aws, world:
     for _ in range(10):
         assert call(rest_event(TOKEN, cc(world))).status == 200
     assert calls == []
+
+
+def test_wrong_secrets_lock_the_client_out_through_the_handler_and_no_other_client(aws: Aws, world: OAuthWorld) -> None:
+    # Given as many wrong secrets as the lock-out allows, each counted in the rate-limit table on moto
+    from wiresocket.domain.ratelimit import DEFAULT_POLICIES
+
+    wrong = {**cc(world), "client_secret": "wss_wrong"}
+    for _ in range(DEFAULT_POLICIES["auth_failure"].limit):
+        assert call(rest_event(TOKEN, wrong)).error == "invalid_client"
+    # When the right secret comes next (its lock-out counter is read with its client_id entry, one BatchGetItem)
+    locked = call(rest_event(TOKEN, cc(world)))
+    # Then it is refused with Retry-After, and another app's client is not
+    assert (locked.status, locked.error) == (429, "temporarily_unavailable")
+    assert int(locked.headers["Retry-After"]) >= 1
+    other = {**cc(world), "client_id": world.other_app.client_id, "client_secret": world.other_app_secret}
+    assert call(rest_event(TOKEN, other)).status == 200

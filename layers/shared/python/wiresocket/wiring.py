@@ -285,6 +285,7 @@ def directory_entries() -> DirectoryEntries:
 
 @functools.cache
 def _oauth_parts() -> tuple[TokenService, ClientAuthenticator]:
+    from wiresocket.adapters.dynamo_state import DynamoClientLookup
     from wiresocket.services.clientauth import ClientAuthenticator
     from wiresocket.services.signing import TokenSigner
     from wiresocket.services.token import TokenPolicy, TokenService
@@ -297,7 +298,9 @@ def _oauth_parts() -> tuple[TokenService, ClientAuthenticator]:
     # The container's first request: the pepper's directory read, KMS client and unwrap run on a background
     # thread while this request passes its rate limits and looks its client up (SecretPepper.prefetch).
     pepper.prefetch()
-    clients = ClientAuthenticator(store, pepper, limiter, clock(), region=s.region)
+    # A client's registry entry and its lock-out counter: one BatchGetItem over the two tables.
+    lookup = DynamoClientLookup(dynamodb_client(s.region), s.directory_table, s.rate_limit_table)
+    clients = ClientAuthenticator(store, pepper, limiter, clock(), region=s.region, lookup=lookup)
     tokens = TokenService(
         store,
         clients,

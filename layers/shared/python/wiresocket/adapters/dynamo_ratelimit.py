@@ -14,7 +14,8 @@ Any AWS failure becomes ``DependencyUnavailable``: the limiter fails closed (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from wiresocket import names
 from wiresocket.adapters.errors import unavailable_on_aws_failure
@@ -22,8 +23,15 @@ from wiresocket.adapters.errors import unavailable_on_aws_failure
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_COUNT = "count"
+COUNT_ATTRIBUTE = "count"
 _WINDOW = "window_start"
+
+
+def stored_count(item: Mapping[str, Any] | None) -> int:
+    """The count held by a counter item as DynamoDB returns it (0 for no item or no count)."""
+    if not item or COUNT_ATTRIBUTE not in item:
+        return 0
+    return int(item[COUNT_ATTRIBUTE]["N"])
 
 
 class DynamoCounterStore:
@@ -45,7 +53,7 @@ class DynamoCounterStore:
                 TableName=self._table,
                 Key={self._pk: {"S": key}},
                 UpdateExpression="ADD #c :one SET #ttl = if_not_exists(#ttl, :ttl), #w = if_not_exists(#w, :w)",
-                ExpressionAttributeNames={"#c": _COUNT, "#ttl": self._ttl, "#w": _WINDOW},
+                ExpressionAttributeNames={"#c": COUNT_ATTRIBUTE, "#ttl": self._ttl, "#w": _WINDOW},
                 ExpressionAttributeValues={
                     ":one": {"N": "1"},
                     ":ttl": {"N": str(ttl_at)},
@@ -53,7 +61,7 @@ class DynamoCounterStore:
                 },
                 ReturnValues="UPDATED_NEW",
             )
-        return int(out["Attributes"][_COUNT]["N"])
+        return int(out["Attributes"][COUNT_ATTRIBUTE]["N"])
 
     def peek(self, key: str, window_start: int) -> int:
         """The current count of ``key`` (0 if it does not exist), read strongly consistently.
@@ -66,12 +74,9 @@ class DynamoCounterStore:
                 Key={self._pk: {"S": key}},
                 ConsistentRead=True,
                 ProjectionExpression="#c",
-                ExpressionAttributeNames={"#c": _COUNT},
+                ExpressionAttributeNames={"#c": COUNT_ATTRIBUTE},
             )
-        item = out.get("Item")
-        if not item or _COUNT not in item:
-            return 0
-        return int(item[_COUNT]["N"])
+        return stored_count(out.get("Item"))
 
 
 def create_rate_limit_table(client: DynamoDBClient, table_name: str | None = None) -> str:

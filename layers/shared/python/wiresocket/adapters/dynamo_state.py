@@ -10,15 +10,21 @@ low-level DynamoDB each. Same table, same items, same consistency as ``DynamoDir
 ``Query``/``GetItem``), and the same domain objects out: tests/integration/test_dynamo_state.py proves it
 item for item against ``DynamoDirectory``. Writes and every other read stay in ``DynamoDirectory``.
 
+``DynamoClientLookup`` reads the token function's first two items, a ``client_id``'s registry entry and its
+lock-out counter in the rate-limit table, with one ``BatchGetItem`` (strongly consistent on both tables).
+
 Item layout: see ``directory_models``. A read error (throttling, network, a malformed item) is
 ``DependencyUnavailable``: the callers fail closed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from wiresocket import names
+from wiresocket.adapters.dynamo_ratelimit import COUNT_ATTRIBUTE, stored_count
 from wiresocket.domain.apps import App, AppStatus
 from wiresocket.domain.clients import ClientKind, ClientRef
 from wiresocket.domain.errors import DependencyUnavailable
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from wiresocket.domain.clients import DashboardClient
     from wiresocket.domain.refresh import RefreshFamily, RefreshToken
     from wiresocket.ports import IdentityDirectory, Write
+    from wiresocket.services.ratelimit import CounterRead
 
 PEPPER_PK = "CONFIG#client-secret-pepper"  # as adapters.dynamo_directory writes it
 
@@ -206,38 +213,100 @@ class DynamoStateReader:
     def app(self, tenant_id: str, app_id: str) -> App | None:
         """One app."""
         item = self._get(f"TENANT#{tenant_id}", f"APP#{app_id}", "app")
-        return self._convert(_app, item)
+        return _convert(_app, item)
 
     def plan(self, plan_id: str) -> Plan | None:
         """One plan."""
-        return self._convert(_plan, self._get(f"PLAN#{plan_id}", "PLAN", "plan"))
+        return _convert(_plan, self._get(f"PLAN#{plan_id}", "PLAN", "plan"))
 
     def user(self, tenant_id: str, user_id: str) -> User | None:
         """One user."""
-        return self._convert(_user, self._get(f"TENANT#{tenant_id}", f"USER#{user_id}", "user"))
+        return _convert(_user, self._get(f"TENANT#{tenant_id}", f"USER#{user_id}", "user"))
 
     def client(self, client_id: str) -> ClientRef | None:
         """The ``client_id`` registry entry."""
-        return self._convert(
-            lambda i: ClientRef(client_id, ClientKind(i.get("client_kind")), i.get("tenant_id"), i.opt("app_id")),
-            self._get(f"CLIENT#{client_id}", "CLIENT", "client_ref"),
-        )
+        return _client_ref(client_id, self._get(*_client_key(client_id), "client_ref"))
 
     def secret_pepper(self) -> tuple[bytes, str] | None:
         """The wrapped client-secret hashing key and its master-key tag."""
-        return self._convert(
+        return _convert(
             lambda i: (bytes(i.get("wrapped")), str(i.get("master_key_id"))),
             self._get(PEPPER_PK, "CONFIG", "secret_pepper"),
         )
 
-    @staticmethod
-    def _convert(convert: Callable[[_Item], _T], item: _Item | None) -> _T | None:
-        if item is None:
-            return None
+
+def _convert(convert: Callable[[_Item], _T], item: _Item | None) -> _T | None:
+    if item is None:
+        return None
+    try:
+        return convert(item)
+    except (ValueError, TypeError) as exc:
+        raise DependencyUnavailable("directory item malformed") from exc
+
+
+def _client_key(client_id: str) -> tuple[str, str]:
+    return f"CLIENT#{client_id}", "CLIENT"
+
+
+def _client_ref(client_id: str, item: _Item | None) -> ClientRef | None:
+    return _convert(
+        lambda i: ClientRef(client_id, ClientKind(i.get("client_kind")), i.get("tenant_id"), i.opt("app_id")), item
+    )
+
+
+BATCH_ATTEMPTS = 4
+"""``BatchGetItem`` calls per lookup: DynamoDB may leave keys unprocessed (throttling); retried with backoff."""
+
+
+class DynamoClientLookup:
+    """``ClientLookup``: a ``client_id``'s registry entry (directory table) and a rate-limit counter (counters
+    table) in one strongly consistent ``BatchGetItem``, for the token function's first reads (services/clientauth.py).
+    """
+
+    def __init__(self, client: DynamoDBClient, directory_table: str, counter_table: str) -> None:
+        if directory_table == counter_table:
+            raise ValueError("the directory and the rate-limit counters must be different tables")
+        self._client = client
+        self._directory = directory_table
+        self._counters = counter_table
+        self._counter_pk = names.RATE_LIMIT_TABLE.partition_key
+
+    def client_and_count(self, client_id: str, counter: CounterRead) -> tuple[ClientRef | None, int]:
+        """The registry entry of ``client_id`` and the value of ``counter`` (0 if absent); ``DependencyUnavailable``
+        if DynamoDB fails or still leaves a key unprocessed after ``BATCH_ATTEMPTS`` calls."""
+        pk, sk = _client_key(client_id)
+        request: Mapping[str, Any] = {
+            self._directory: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}}], "ConsistentRead": True},
+            self._counters: {
+                "Keys": [{self._counter_pk: {"S": counter.key}}],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#c",
+                "ExpressionAttributeNames": {"#c": COUNT_ATTRIBUTE},
+            },
+        }
+        found: dict[str, list[Mapping[str, Any]]] = {}
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                time.sleep(0.025 * 2**attempt)  # 50, 100, 200 ms: the SDK's advice for unprocessed keys
+            try:
+                out = self._client.batch_get_item(RequestItems=request)
+            except Exception as exc:  # botocore's ClientError/BotoCoreError and anything below them
+                raise DependencyUnavailable("directory or rate-limit counters unavailable") from exc
+            for table, items in out.get("Responses", {}).items():
+                found.setdefault(table, []).extend(items)
+            request = out.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise DependencyUnavailable("directory or rate-limit counters unavailable (keys left unprocessed)")
+        entries = [_Item(raw) for raw in found.get(self._directory, ())]
+        entry = next((item for item in entries if item.opt("kind") == "client_ref"), None)
+        counters = found.get(self._counters, ())
         try:
-            return convert(item)
-        except (ValueError, TypeError) as exc:
-            raise DependencyUnavailable("directory item malformed") from exc
+            count = stored_count(counters[0] if counters else None)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DependencyUnavailable("rate-limit counter malformed") from exc
+        return _client_ref(client_id, entry), count
 
 
 class FastReadDirectory:

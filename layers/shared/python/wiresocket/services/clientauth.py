@@ -2,7 +2,10 @@
 
 A client is a tenant's app or the platform's trusted dashboard client. Its current state is read fresh on
 every request. A locked-out ``client_id`` is refused before its secret is even checked; every failed check
-counts towards the lock-out of that ``client_id`` alone.
+counts towards the lock-out of that ``client_id`` alone. The lock-out counter and the ``client_id`` registry
+entry are read together (``ClientLookup``: one ``BatchGetItem`` over the two tables in DynamoDB), then decided
+on in that order: one round trip less on every request than reading them one after the other, and the same
+work whether or not the ``client_id`` exists.
 
 What only a failure needs (the audit event, the write) is imported on the failure path, so that the token
 function's cold start builds only what a successful grant runs (docs/websocket.md "Cold start").
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from wiresocket.domain.apps import is_client_id
 from wiresocket.domain.clients import ClientKind
@@ -26,10 +29,11 @@ if TYPE_CHECKING:
     from wiresocket.domain.clients import ClientRef, DashboardClient
     from wiresocket.domain.keys import SigningKey
     from wiresocket.domain.oauth import ClientCredentials
+    from wiresocket.domain.ratelimit import Decision
     from wiresocket.domain.tenants import Tenant
     from wiresocket.ports import Clock, IdentityDirectory
     from wiresocket.services.pepper import SecretPepper
-    from wiresocket.services.ratelimit import RateLimiter
+    from wiresocket.services.ratelimit import CounterRead, RateLimiter
 
 # Verified against when the client_id is unknown, so both paths do the same work.
 _NO_SUCH_CLIENT_HASH = "hmac-sha256$v1$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -61,6 +65,33 @@ def client_subject(client_id: str) -> str:
     return f"client:{client_id}"
 
 
+class ClientLookup(Protocol):
+    """Reads a ``client_id``'s registry entry and a counter of the rate limiter together."""
+
+    def client_and_count(self, client_id: str, counter: CounterRead) -> tuple[ClientRef | None, int]:
+        """The registry entry of ``client_id`` (``None`` if it has none) and the value of ``counter`` (0 if
+        absent), both strongly consistent. ``DependencyUnavailable`` if either cannot be read."""
+        ...
+
+
+class _SeparateReads:
+    """``ClientLookup`` over the directory and the limiter's own store, one read after the other (in-memory
+    ports; the DynamoDB deployment reads both at once: ``adapters.dynamo_state.DynamoClientLookup``)."""
+
+    def __init__(self, directory: IdentityDirectory, limiter: RateLimiter) -> None:
+        self._directory = directory
+        self._limiter = limiter
+
+    def client_and_count(self, client_id: str, counter: CounterRead) -> tuple[ClientRef | None, int]:
+        count = self._limiter.peek(counter)
+        return self._directory.client(client_id), count
+
+
+def _refuse_if_locked(decision: Decision) -> None:
+    if not decision.allowed:
+        raise RateLimited("too many failed attempts; try again later", decision.retry_after)
+
+
 class ClientAuthenticator:
     """Authenticates OAuth clients against current directory state."""
 
@@ -72,18 +103,20 @@ class ClientAuthenticator:
         clock: Clock,
         *,
         region: str,
+        lookup: ClientLookup | None = None,
     ) -> None:
+        """``lookup``: reads a client's registry entry with its lock-out counter (default: the directory, then
+        the limiter's store)."""
         self._directory = directory
         self._pepper = pepper
         self._limiter = limiter
         self._clock = clock
         self._region = region
+        self._lookup = lookup if lookup is not None else _SeparateReads(directory, limiter)
 
     def check_lockout(self, subject: str) -> None:
         """``RateLimited`` if ``subject`` is locked out after too many failures."""
-        decision = self._limiter.check(AUTH_FAILURE, subject)  # is_locked() without its extra call layer
-        if not decision.allowed:
-            raise RateLimited("too many failed attempts; try again later", decision.retry_after)
+        _refuse_if_locked(self._limiter.check(AUTH_FAILURE, subject))  # is_locked() without its extra call layer
 
     def count_password_attempt(self, subject: str) -> None:
         """Count one password attempt of ``subject`` (atomic increment, then decide) BEFORE its password is
@@ -128,8 +161,9 @@ class ClientAuthenticator:
         if not is_client_id(client_id):
             raise InvalidClient("unknown client or bad credentials")
         subject = client_subject(client_id)
-        self.check_lockout(subject)
-        ref = self._directory.client(client_id)
+        counter = self._limiter.counter_read(AUTH_FAILURE, subject)
+        ref, failures = self._lookup.client_and_count(client_id, counter)
+        _refuse_if_locked(self._limiter.decide_read(counter, failures))  # before anything else is looked at
         app = dashboard = None
         stored_hash = _NO_SUCH_CLIENT_HASH
         if ref is not None and ref.kind is ClientKind.APP and ref.app_id is not None:

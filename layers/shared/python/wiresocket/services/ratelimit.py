@@ -22,7 +22,7 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from wiresocket.domain.ratelimit import AUTH_FAILURE, DEFAULT_POLICIES, Decision, RatePolicy, decide_hit, decide_next
 
@@ -48,6 +48,16 @@ class CounterStore(Protocol):
     def peek(self, key: str, window_start: int) -> int:
         """The current count of ``key`` (0 if absent), strongly consistent, without changing it."""
         ...
+
+
+class CounterRead(NamedTuple):
+    """The counter a read-only check looks at: its ``key`` and ``window_start`` under ``policy`` at ``now`` (the
+    decision on its value is then the one ``RateLimiter.check`` makes: ``RateLimiter.decide_read``)."""
+
+    policy: RatePolicy
+    key: str
+    window_start: int
+    now: float
 
 
 class RateLimiter:
@@ -115,11 +125,25 @@ class RateLimiter:
 
         For lock-out checks *before* verifying a credential (so a locked subject costs no hash).
         """
+        read = self.counter_read(policy_name, subject)
+        return self.decide_read(read, self.peek(read))
+
+    def counter_read(self, policy_name: str, subject: str) -> CounterRead:
+        """The counter ``check`` would read for ``subject`` now: for a caller whose store reads it in one round
+        trip with something else (the token function reads a client's lock-out counter with its registry entry)."""
         policy = self._policies.get(policy_name) or self.policy(policy_name)
         now = self._clock.now()
         start = policy.window_start(now)
-        key = f"{policy.name}#{self._digests(subject)}#{start}"
-        return decide_next(policy, self._store.peek(key, start), now)
+        return CounterRead(policy, f"{policy.name}#{self._digests(subject)}#{start}", start, now)
+
+    def peek(self, read: CounterRead) -> int:
+        """The value of ``read``'s counter (0 if absent), strongly consistent."""
+        return self._store.peek(read.key, read.window_start)
+
+    @staticmethod
+    def decide_read(read: CounterRead, count: int) -> Decision:
+        """``check``'s decision, given ``count``, the value of ``read``'s counter."""
+        return decide_next(read.policy, count, read.now)
 
     def record_failure(self, subject: str) -> Decision:
         """Record one failed authentication of ``subject`` (a client_id or username) on ``auth_failure``.
