@@ -12,9 +12,12 @@ Every result carries a baseline measured in the same run (SPEC §10):
   once with a real request against a moto server with the stack's resources and seed data, against a fresh
   process that only does ``import boto3; boto3.client("dynamodb")``. Timed inside the child from its first
   statement (interpreter start-up, the same for both, is left out; the wall time is reported too). Medians
-  of ``BENCH_COLD_RUNS`` (≥ 5) runs each, interleaved. Target ratio ≤ 1.3. Bytecode is controlled so both
-  sides run under the same conditions whatever the state of the tree's ``__pycache__`` directories (other
-  edits leave them stale): every child gets its own ``PYTHONPYCACHEPREFIX``. The headline figures are *with
+  of ``BENCH_COLD_RUNS`` (≥ 5) runs each, interleaved. Target ratio ≤ 1.3. The children (both sides) run on
+  one CPU, moto (in this process) on the other (``cpus``): Lambda does not share its CPU with AWS's services
+  (``unpinned`` repeats the headline measurement without pinning, for comparison).
+  Bytecode is controlled so both sides run under the same conditions whatever the state of the tree's
+  ``__pycache__`` directories (other edits leave them stale): every child gets its own
+  ``PYTHONPYCACHEPREFIX``. The headline figures are *with
   bytecode* (as Lambda runs: a warm-up run of each child writes every module's ``.pyc`` into the prefix, the
   measured runs only read it); ``no_bytecode`` repeats the measurement with an empty prefix and nothing
   written, so every module — standard library, boto3 and ours alike — is compiled from source. The children
@@ -258,17 +261,54 @@ def _child_result(stderr: str, marker: str) -> dict[str, Any]:
     raise RuntimeError(f"the child process reported nothing:\n{stderr[-2000:]}")
 
 
+_CPUS: dict[str, int] = {}
+"""While ``_apart_from_moto`` holds: ``{"children": cpu, "moto": cpu}``."""
+
+
+@contextlib.contextmanager
+def _apart_from_moto() -> Iterator[dict[str, int]]:
+    """Run the measured children on one CPU and this process (the moto server's threads, and the threads they
+    start for each request) on another, where the machine has two and allows pinning.
+
+    Lambda does not share its CPU with DynamoDB or KMS; unpinned, the stand-in for AWS in this process and the
+    child being measured took turns on the same two cores (and the child moved between them), which is noise,
+    and a cost no Lambda pays. Both sides are measured the same way: the baseline child is pinned too.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cpus) < 2:
+        yield {}
+        return
+    threads = [thread.native_id for thread in threading.enumerate() if thread.native_id is not None]
+    before = {native_id: os.sched_getaffinity(native_id) for native_id in threads}
+    for native_id in before:
+        os.sched_setaffinity(native_id, {cpus[0]})  # on Linux, per thread: the server's, and this one
+    _CPUS.update(children=cpus[-1], moto=cpus[0])
+    try:
+        yield dict(_CPUS)
+    finally:
+        _CPUS.clear()
+        for native_id, mask in before.items():
+            with contextlib.suppress(OSError):  # a thread that has ended since
+                os.sched_setaffinity(native_id, mask)
+
+
 def _run_child(code: str, args: list[str], env: dict[str, str], marker: str = "BENCH_RESULT") -> dict[str, Any]:
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    if _CPUS:  # the child inherits the affinity of the thread that starts it: this one, for that moment
+        os.sched_setaffinity(0, {_CPUS["children"]})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        if _CPUS:
+            os.sched_setaffinity(0, {_CPUS["moto"]})
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"child process failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -383,23 +423,28 @@ def cold_start() -> Iterator[dict[str, Any]]:
         # the garbage collector through a cold start only there). The baseline ignores it.
         settings = {**aws, **setup["settings"], "AWS_LAMBDA_FUNCTION_NAME": "bench"}
 
-        # With bytecode: one warm-up round writes every module's .pyc into the prefix; then only reads.
-        compiled = _child_env(settings, str(tmp / "pyc"))
-        warm_up = {**compiled}
-        warm_up.pop("PYTHONDONTWRITEBYTECODE")
-        _cold_runs(warm_up, tmp, token_event_file, region, 1)
-        measured = _cold_runs(compiled, tmp, token_event_file, region, COLD_RUNS)
-        # Informative: the same, outside Lambda's environment (so without edge/coldstart.py's collector pause).
-        plain = {k: v for k, v in compiled.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
-        unpaused = _cold_runs(plain, tmp, token_event_file, region, COLD_RUNS)
-        # Without bytecode: an empty prefix, nothing written: every module is compiled from source each time.
-        (tmp / "empty").mkdir()
-        source = _cold_runs(_child_env(settings, str(tmp / "empty")), tmp, token_event_file, region, COLD_RUNS)
+        with _apart_from_moto() as cpus:
+            # With bytecode: one warm-up round writes every module's .pyc into the prefix; then only reads.
+            compiled = _child_env(settings, str(tmp / "pyc"))
+            warm_up = {**compiled}
+            warm_up.pop("PYTHONDONTWRITEBYTECODE")
+            _cold_runs(warm_up, tmp, token_event_file, region, 1)
+            measured = _cold_runs(compiled, tmp, token_event_file, region, COLD_RUNS)
+            # Informative: the same, outside Lambda's environment (so without edge/coldstart.py's collector pause).
+            plain = {k: v for k, v in compiled.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
+            unpaused = _cold_runs(plain, tmp, token_event_file, region, COLD_RUNS)
+            # Without bytecode: an empty prefix, nothing written: every module is compiled from source each time.
+            (tmp / "empty").mkdir()
+            source = _cold_runs(_child_env(settings, str(tmp / "empty")), tmp, token_event_file, region, COLD_RUNS)
+        # Informative: the headline measurement again with nothing pinned (children, moto and the host's other
+        # work sharing both cores as the scheduler likes).
+        shared = _cold_runs(compiled, tmp, token_event_file, region, COLD_RUNS)
 
     for index, (name, function) in enumerate((("cold_start", "ws_connect"), ("cold_start_token", "token"))):
         baseline, runs = measured[0], measured[1 + (1 - index)]
         source_baseline, source_runs = source[0], source[1 + (1 - index)]
         unpaused_baseline, unpaused_runs = unpaused[0], unpaused[1 + (1 - index)]
+        shared_baseline, shared_runs = shared[0], shared[1 + (1 - index)]
         value, base = statistics.median(r["total"] for r in runs), statistics.median(r["total"] for r in baseline)
         yield {
             "name": name,
@@ -409,6 +454,7 @@ def cold_start() -> Iterator[dict[str, Any]]:
             "ratio": round(value / base, 4),
             "target": 1.3,
             "runs": COLD_RUNS,
+            "cpus": cpus or "unpinned (fewer than two CPUs to pin to)",
             "function": function,
             "bytecode": "compiled (warm-up run writes .pyc into a private PYTHONPYCACHEPREFIX)",
             "import_ms": _ms(runs, "import"),
@@ -426,6 +472,12 @@ def cold_start() -> Iterator[dict[str, Any]]:
             "round_ratio_quartiles": _quartiles([r["total"] / b["total"] for r, b in zip(runs, baseline, strict=True)]),
             "wall_ms": _ms(runs, "wall"),
             "baseline_wall_ms": _ms(baseline, "wall"),
+            "unpinned": {
+                "value": _ms(shared_runs),
+                "baseline": _ms(shared_baseline),
+                "ratio": round(_median(shared_runs) / _median(shared_baseline), 4),
+                "cpu_ratio": round(_median(shared_runs, "cpu") / _median(shared_baseline, "cpu"), 4),
+            },
             "without_gc_pause": {
                 "value": _ms(unpaused_runs),
                 "baseline": _ms(unpaused_baseline),
