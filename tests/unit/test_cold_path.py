@@ -170,11 +170,11 @@ def test_a_client_credentials_grant_loads_nothing_only_other_grants_or_failures_
         "import wiresocket.services.ratelimit, wiresocket.adapters.kms, wiresocket.adapters.dynamo_state\n"
         "import wiresocket.adapters.dynamo_ratelimit, wiresocket.adapters.clock\n"
         "heavy = ('argon2', 'wiresocket.ports', 'wiresocket.services.refresh', 'wiresocket.domain.refresh',\n"
-        "         'wiresocket.domain.audit', 'jwt', 'pynamodb')\n"
+        "         'wiresocket.domain.audit', 'wiresocket.domain.users', 'jwt', 'pynamodb')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    # Then Argon2, the write commands, refresh families and audit events wait for the grants/failures needing them
+    # Then Argon2, write commands, refresh families, audit events and users wait for the grants/failures needing them
     assert done.stdout.strip() == "[]"
 
 

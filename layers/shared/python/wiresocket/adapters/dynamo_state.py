@@ -31,7 +31,6 @@ from wiresocket.domain.errors import DependencyUnavailable
 from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey
 from wiresocket.domain.plans import Plan, PlanLimits, PlanStatus
 from wiresocket.domain.tenants import Tenant, TenantStatus
-from wiresocket.domain.users import User, UserRole, UserStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 
     from wiresocket.domain.clients import DashboardClient
     from wiresocket.domain.refresh import RefreshFamily, RefreshToken
+    from wiresocket.domain.users import User
     from wiresocket.ports import IdentityDirectory, Write
     from wiresocket.services.ratelimit import CounterRead
 
@@ -140,6 +140,8 @@ def _plan(item: _Item) -> Plan:
 
 
 def _user(item: _Item) -> User:
+    from wiresocket.domain.users import User, UserRole, UserStatus  # user tokens and passwords only
+
     return User(
         tenant_id=item.get("tenant_id"),
         user_id=item.get("user_id"),

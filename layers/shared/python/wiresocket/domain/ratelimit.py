@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 # Policy names: the identifiers callers pass to the limiter.
 TOKEN_IP: Final = "token_ip"  # noqa: S105 - a policy name, not a secret
@@ -106,8 +106,7 @@ def with_overrides(
     return MappingProxyType(merged)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The limiter's answer. When ``allowed`` is False, answer 429 with ``Retry-After: retry_after``.
 
     ``remaining`` is how many more events the window admits (0 when exhausted); ``retry_after`` is 0 when

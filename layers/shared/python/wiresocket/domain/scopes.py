@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 
 from wiresocket.domain.oauth import InvalidScope
-from wiresocket.domain.users import UserRole
 from wiresocket.names import SCOPE_ADMIN, SCOPE_API, SCOPE_OFFLINE, SCOPE_PLATFORM, SCOPE_READ
+
+if TYPE_CHECKING:
+    from wiresocket.domain.users import UserRole
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"\A[\x21\x23-\x5b\x5d-\x7e]+\Z")
@@ -17,11 +20,13 @@ KNOWN_SCOPES = frozenset({SCOPE_API, SCOPE_ADMIN, SCOPE_READ, SCOPE_PLATFORM, SC
 APP_SCOPES = frozenset({SCOPE_API, SCOPE_OFFLINE})
 APP_DEFAULT = frozenset({SCOPE_API})
 
-_ROLE_SCOPE = {
-    UserRole.OWNER: SCOPE_ADMIN,
-    UserRole.ADMIN: SCOPE_ADMIN,
-    UserRole.VIEWER: SCOPE_READ,
-    UserRole.OPERATOR: SCOPE_PLATFORM,
+# Keyed by the roles' values (a ``UserRole`` is a ``StrEnum``: it looks itself up by value), so that an app's
+# grant does not load the users module; tests/unit/test_scopes.py checks every role has its scope.
+_ROLE_SCOPE: dict[str, str] = {
+    "owner": SCOPE_ADMIN,
+    "admin": SCOPE_ADMIN,
+    "viewer": SCOPE_READ,
+    "operator": SCOPE_PLATFORM,
 }
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -92,8 +91,7 @@ def generate_signing_key(tenant_id: str, kid: str, state: KeyState, now: int, wr
     )
 
 
-@dataclass
-class _Entry:
+class _Entry(NamedTuple):
     private_key: rsa.RSAPrivateKey
     loaded_at: float
 

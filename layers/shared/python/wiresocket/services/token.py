@@ -13,8 +13,7 @@ builds none of it (docs/websocket.md "Cold start").
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from wiresocket.domain.claims import app_claims_payload, user_claims
 from wiresocket.domain.credentials import MAX_PASSWORD_LENGTH, verify_password_or_dummy
@@ -50,8 +49,7 @@ GRANT_REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type name
 GRANT_TYPES = (GRANT_CLIENT_CREDENTIALS, GRANT_PASSWORD, GRANT_REFRESH_TOKEN)
 
 
-@dataclass(frozen=True)
-class TokenPolicy:
+class TokenPolicy(NamedTuple):
     """Issuer and lifetimes (settings: ``TokenSettings``)."""
 
     issuer_base: str
