@@ -281,3 +281,23 @@ def test_a_loop_of_calls_at_a_frame_stack_chunk_boundary_costs_no_page_faults_wi
     with_room = max(_faults_at(depth, lambda burst: roomy(burst, (), {})) for depth in range(400))
     # Then no depth costs more than the handful of faults of mapping that one 2 MiB chunk
     assert with_room < 30, (plain, with_room)
+
+
+def test_the_grant_s_modules_load_no_cryptography_until_preload_or_first_use() -> None:
+    # Given a fresh interpreter with every module a client_credentials grant runs
+    code = (
+        "import sys\n"
+        "import wiresocket.wiring, wiresocket.edge.oauth, wiresocket.services.token, wiresocket.services.clientauth\n"
+        "import wiresocket.services.signing, wiresocket.services.sealing, wiresocket.services.pepper\n"
+        "import wiresocket.adapters.kms, wiresocket.adapters.dynamo_state\n"
+        "before = sorted(m for m in sys.modules if m.startswith('cryptography'))\n"
+        "wiresocket.services.sealing.preload()\n"
+        "after = {m for m in sys.modules if m.startswith('cryptography')}\n"
+        "needed = {'cryptography.hazmat.primitives.ciphers.aead', 'cryptography.hazmat.primitives.serialization',\n"
+        "          'cryptography.hazmat.primitives.asymmetric.padding', 'cryptography.hazmat.primitives.hashes'}\n"
+        "print(before, sorted(needed - after))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    # Then cryptography (~12 ms) waits for the pepper thread's preload (or the first unseal or signature), and
+    # preload loads what unsealing and signing use
+    assert done.stdout.strip() == "[] []"

@@ -220,3 +220,32 @@ def test_a_pepper_load_stuck_in_flight_is_a_503_not_a_hang(monkeypatch: pytest.M
     with pytest.raises(DependencyUnavailable, match="still loading"):
         pepper.key()
     wrapper.gate.set()
+
+
+def test_the_pepper_thread_runs_its_follow_up_after_the_load_ended_either_way_and_drops_its_error() -> None:
+    store, wrapper = MemoryStore(), FakeKeyWrapper()
+    expected = SecretPepper(store, wrapper).ensure()
+    ran: list[tuple[str, bool]] = []
+    done = threading.Event()
+
+    def follow_up(pepper: SecretPepper) -> Callable[[], None]:
+        def run() -> None:
+            ran.append((threading.current_thread().name, pepper._key is not None))
+            done.set()
+            raise RuntimeError("dropped: the request does this work itself if it is missing")
+
+        return run
+
+    # Given a prefetch with a follow-up / When the pepper loads
+    loaded = SecretPepper(store, wrapper)
+    loaded.prefetch(then=follow_up(loaded))
+    assert done.wait(5)
+    # Then the follow-up ran on the prefetch thread, after the load, and its error went nowhere
+    assert ran == [("pepper-prefetch", True)] and loaded.key() == expected
+    # And when the load fails, the follow-up still runs, and the pepper still fails closed
+    wrapper.fail = True
+    failing = SecretPepper(store, wrapper)
+    failing._prefetch(then=follow_up(failing))  # the thread's body, run here
+    assert ran[-1] == (threading.current_thread().name, False)
+    with pytest.raises(DependencyUnavailable):
+        failing.key()

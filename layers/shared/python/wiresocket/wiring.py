@@ -296,8 +296,11 @@ def _oauth_parts() -> tuple[TokenService, ClientAuthenticator]:
     limiter = rate_limiter(s.rate_limit_table, s.region)
     pepper = token_pepper()
     # The container's first request: the pepper's directory read, KMS client and unwrap run on a background
-    # thread while this request passes its rate limits and looks its client up (SecretPepper.prefetch).
-    pepper.prefetch()
+    # thread while this request passes its rate limits and looks its client up (SecretPepper.prefetch); then
+    # the same thread loads cryptography (~12 ms) while the request reads its app, tenant and plan.
+    from wiresocket.services.sealing import preload
+
+    pepper.prefetch(then=preload)
     # A client's registry entry and its lock-out counter: one BatchGetItem over the two tables.
     lookup = DynamoClientLookup(dynamodb_client(s.region), s.directory_table, s.rate_limit_table)
     clients = ClientAuthenticator(store, pepper, limiter, clock(), region=s.region, lookup=lookup)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wiresocket.domain.errors import Conflict, DependencyUnavailable, KeyUnavailable
@@ -65,21 +66,28 @@ class SecretPepper:
         finally:
             self._lock.release()
 
-    def prefetch(self) -> None:
+    def prefetch(self, then: Callable[[], None] | None = None) -> None:
         """Start loading the pepper on a background thread (once per container) so that its directory read and
         KMS unwrap overlap the caller's own reads: the token function's first request looks the client up
         meanwhile. ``key()`` waits for that load (it holds the lock). If it failed, nothing is cached: a request
-        that was waiting raises that failure (fail closed), and later requests load again themselves."""
+        that was waiting raises that failure (fail closed), and later requests load again themselves.
+
+        ``then`` runs on the same thread once the load has ended (loaded or not): more cold-start work that can
+        overlap the request's remaining reads. Whatever it raises is dropped; it must be work the request would
+        redo itself if it were missing (``wiring`` preloads the cryptography modules signing needs)."""
         if self._key is not None or self._prefetching:
             return
         self._prefetching = True
-        threading.Thread(target=self._prefetch, name="pepper-prefetch", daemon=True).start()
+        threading.Thread(target=self._prefetch, args=(then,), name="pepper-prefetch", daemon=True).start()
 
-    def _prefetch(self) -> None:
+    def _prefetch(self, then: Callable[[], None] | None = None) -> None:
         try:
             self.key()
         except Exception as exc:  # key() on the request's own thread reports it (fail closed)
             self._prefetch_failure = (exc, time.monotonic())
+        if then is not None:
+            with contextlib.suppress(Exception):  # the request does the same work itself if this failed
+                then()
 
     def ensure(self) -> bytes:
         """Create the pepper if there is none (idempotent, first writer wins), then return it.

@@ -5,6 +5,10 @@ AES-256-GCM over the DER PKCS#8 private key with the same binding as AAD. Only t
 nonce, the ciphertext and the master-key version tag are stored. Loading an RSA private key costs ~45 ms with
 OpenSSL's key check (~9 ms without it: see ``unseal``) and unwrapping costs a KMS call, so a warm container
 keeps loaded keys for a bounded time.
+
+``cryptography`` is imported where it is used, not with this module: loading it costs ~12 ms, which the token
+function's cold start spends on a background thread while its request waits for DynamoDB (``preload``, run
+by ``wiring`` after the pepper's prefetch) instead of before the request's first read.
 """
 
 from __future__ import annotations
@@ -14,19 +18,26 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, NamedTuple
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from wiresocket.domain.errors import IntegrityError, KeyUnavailable
 from wiresocket.domain.keys import EncryptedPrivateKey, KeyState, SigningKey, aad, encryption_context
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     from wiresocket.ports import Clock, KeyWrapper
 
 RSA_BITS = 2048
 RSA_PUBLIC_EXPONENT = 65537
+
+
+def preload() -> None:
+    """Import the ``cryptography`` modules that unsealing and signing use (for a background thread)."""
+    import cryptography.exceptions
+    import cryptography.hazmat.primitives.asymmetric.padding
+    import cryptography.hazmat.primitives.asymmetric.rsa
+    import cryptography.hazmat.primitives.ciphers.aead
+    import cryptography.hazmat.primitives.hashes
+    import cryptography.hazmat.primitives.serialization  # noqa: F401
 
 
 def _b64url_uint(value: int) -> str:
@@ -37,6 +48,8 @@ def _b64url_uint(value: int) -> str:
 
 
 def seal(private_der: bytes, tenant_id: str, kid: str, wrapper: KeyWrapper) -> EncryptedPrivateKey:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     """Encrypt a DER PKCS#8 private key under a fresh data key bound to ``{tenantId, kid}``."""
     data_key = wrapper.generate_data_key(encryption_context(tenant_id, kid))
     nonce = os.urandom(12)
@@ -50,6 +63,11 @@ def seal(private_der: bytes, tenant_id: str, kid: str, wrapper: KeyWrapper) -> E
 
 
 def unseal(key: SigningKey, wrapper: KeyWrapper) -> rsa.RSAPrivateKey:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     """Decrypt and load ``key``'s private key. Raises ``IntegrityError`` on any binding mismatch."""
     if key.sealed is None:
         raise KeyUnavailable(f"key {key.kid} holds no private material (state {key.state})")
@@ -73,6 +91,9 @@ def unseal(key: SigningKey, wrapper: KeyWrapper) -> rsa.RSAPrivateKey:
 
 
 def generate_signing_key(tenant_id: str, kid: str, state: KeyState, now: int, wrapper: KeyWrapper) -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     """A fresh RSA-2048 key for ``tenant_id``, sealed; the plaintext never leaves this function."""
     private = rsa.generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=RSA_BITS)
     der = private.private_bytes(

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import base64
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
-
-from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
-from cryptography.hazmat.primitives.hashes import SHA256
 
 from wiresocket.domain.errors import KeyUnavailable
 from wiresocket.domain.keys import SigningKey, select_active
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.hashes import SHA256
 
     from wiresocket.services.sealing import UnsealedKeyCache
 
@@ -67,7 +66,13 @@ class TokenSigner:
         return compact_rs256(payload, private, key.kid)
 
 
-_PADDING = PKCS1v15()
+@cache
+def _rs256() -> tuple[PKCS1v15, SHA256]:
+    """RS256's padding and hash (built once; cryptography is imported on first use: see services/sealing.py)."""
+    from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+    from cryptography.hazmat.primitives.hashes import SHA256
+
+    return PKCS1v15(), SHA256()
 
 
 def base64url_encode(data: bytes) -> bytes:
@@ -85,5 +90,5 @@ def header_segment(kid: str) -> bytes:
 def compact_rs256(payload: bytes, private: RSAPrivateKey, kid: str) -> str:
     """The compact JWS (RFC 7515 §7.1) of ``payload`` signed RS256 by ``private`` under ``kid``."""
     signing_input = header_segment(kid) + b"." + base64url_encode(payload)
-    signature = private.sign(signing_input, _PADDING, SHA256())
+    signature = private.sign(signing_input, *_rs256())
     return (signing_input + b"." + base64url_encode(signature)).decode("ascii")
