@@ -91,13 +91,18 @@ def _pool() -> dict[tuple[str, str], Any]:
 
 def botocore_session() -> BotocoreSession:
     """One botocore session for every client of the container, pynamodb's included (``directory``): each
-    further session would load the endpoint and service models again, ~60 ms of CPU at every cold start."""
+    further session would load the endpoint and service models again, ~60 ms of CPU at every cold start. Its
+    model loader skips botocore's scan of every service directory (``adapters.botocore_loader``, ~20 ms)."""
     pool = _pool()
     with _CLIENT_LOCK:
         if ("session", "") not in pool:
             from botocore.session import get_session
 
-            pool[("session", "")] = get_session()
+            from wiresocket.adapters.botocore_loader import service_loader
+
+            created = get_session()
+            created.register_component("data_loader", service_loader(created.get_config_variable("data_path")))
+            pool[("session", "")] = created
         session: BotocoreSession = pool[("session", "")]
         return session
 
