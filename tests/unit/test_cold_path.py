@@ -161,15 +161,21 @@ def test_loading_a_hot_handler_imports_no_heavy_package(function: str) -> None:
     assert done.stdout.strip() == "[]"
 
 
+GRANT_MODULES = (
+    "import sys\n"
+    "import wiresocket.wiring, wiresocket.edge.oauth, wiresocket.services.token, wiresocket.services.clientauth\n"
+    "import wiresocket.services.signing, wiresocket.services.sealing, wiresocket.services.pepper\n"
+    "import wiresocket.services.ratelimit, wiresocket.adapters.kms, wiresocket.adapters.dynamo_state\n"
+    "import wiresocket.adapters.dynamo_ratelimit, wiresocket.adapters.clock\n"
+)
+"""Every module a client_credentials grant runs (wiring's token factories), for a fresh interpreter to import."""
+
+
 def test_a_client_credentials_grant_loads_nothing_only_other_grants_or_failures_use() -> None:
     # Given a fresh interpreter with every module a client_credentials grant runs (wiring's token factories)
     code = (
-        "import sys\n"
-        "import wiresocket.wiring, wiresocket.edge.oauth, wiresocket.services.token, wiresocket.services.clientauth\n"
-        "import wiresocket.services.signing, wiresocket.services.sealing, wiresocket.services.pepper\n"
-        "import wiresocket.services.ratelimit, wiresocket.adapters.kms, wiresocket.adapters.dynamo_state\n"
-        "import wiresocket.adapters.dynamo_ratelimit, wiresocket.adapters.clock\n"
-        "heavy = ('argon2', 'wiresocket.ports', 'wiresocket.services.refresh', 'wiresocket.domain.refresh',\n"
+        GRANT_MODULES
+        + "heavy = ('argon2', 'wiresocket.ports', 'wiresocket.services.refresh', 'wiresocket.domain.refresh',\n"
         "         'wiresocket.domain.audit', 'wiresocket.domain.users', 'jwt', 'pynamodb')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
@@ -286,11 +292,7 @@ def test_a_loop_of_calls_at_a_frame_stack_chunk_boundary_costs_no_page_faults_wi
 def test_the_grant_s_modules_load_no_cryptography_until_preload_or_first_use() -> None:
     # Given a fresh interpreter with every module a client_credentials grant runs
     code = (
-        "import sys\n"
-        "import wiresocket.wiring, wiresocket.edge.oauth, wiresocket.services.token, wiresocket.services.clientauth\n"
-        "import wiresocket.services.signing, wiresocket.services.sealing, wiresocket.services.pepper\n"
-        "import wiresocket.adapters.kms, wiresocket.adapters.dynamo_state\n"
-        "before = sorted(m for m in sys.modules if m.startswith('cryptography'))\n"
+        GRANT_MODULES + "before = sorted(m for m in sys.modules if m.startswith('cryptography'))\n"
         "wiresocket.services.sealing.preload()\n"
         "after = {m for m in sys.modules if m.startswith('cryptography')}\n"
         "needed = {'cryptography.hazmat.primitives.ciphers.aead', 'cryptography.hazmat.primitives.serialization',\n"
