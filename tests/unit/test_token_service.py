@@ -267,3 +267,24 @@ def test_key_rotation_switches_signing_key(world: OAuthWorld) -> None:
     rotation = world.vault.rotate(world.demo_tenant, SYSTEM_ACTOR)
     after = jwt.get_unverified_header(world.client_credentials().body["access_token"])["kid"]
     assert (before, after) == (rotation.retiring_kid, rotation.active_kid)
+
+
+def test_the_oauth_values_never_show_a_secret_or_token_in_their_repr() -> None:
+    from wiresocket.domain.oauth import AuthMethod, ClientCredentials, OAuthRequest, TokenResponse
+
+    # Given a request with a client secret, a password and a refresh token, and a response with both tokens
+    credentials = ClientCredentials("wsc_client", "wss_the-secret", AuthMethod.POST)
+    request = OAuthRequest({"password": "hunter2-password", "refresh_token": "rt-the-refresh"}, credentials, "1.2.3.4")
+    response = TokenResponse("eyJ.the-access.token", 900, "WireSocket.API", refresh_token="rt-the-new-refresh")
+    # When they are printed (a log line, a traceback, a debugger)
+    shown = repr(credentials) + repr(request) + repr(response)
+    # Then no secret or token is in the text, and what identifies the request still is
+    for secret in (
+        "wss_the-secret",
+        "hunter2-password",
+        "rt-the-refresh",
+        "eyJ.the-access.token",
+        "rt-the-new-refresh",
+    ):
+        assert secret not in shown
+    assert "wsc_client" in shown and "1.2.3.4" in shown and "WireSocket.API" in shown

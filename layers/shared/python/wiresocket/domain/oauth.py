@@ -88,10 +88,10 @@ class AuthMethod(StrEnum):
 
 @dataclass(frozen=True)
 class ClientCredentials:
-    """The client's claimed identity, as sent. ``secret`` is None when none was sent."""
+    """The client's claimed identity, as sent. ``secret`` is None when none was sent (and never in ``repr``)."""
 
     client_id: str
-    secret: str | None
+    secret: str | None = field(repr=False)
     method: AuthMethod
 
 
@@ -100,10 +100,11 @@ class OAuthRequest:
     """A parsed form request to ``/connect/token``, ``/connect/revocation`` or ``/connect/introspect``.
 
     ``params`` holds each form parameter once (repeats are refused while parsing), without the client
-    credentials; parameters sent empty are treated as omitted (RFC 6749 §3.1).
+    credentials; parameters sent empty are treated as omitted (RFC 6749 §3.1). They include passwords and
+    tokens, so ``repr`` leaves them out.
     """
 
-    params: Mapping[str, str]
+    params: Mapping[str, str] = field(repr=False)
     client: ClientCredentials | None
     source_ip: str
     basic_attempted: bool = False
@@ -123,12 +124,12 @@ class OAuthRequest:
 
 @dataclass(frozen=True)
 class TokenResponse:
-    """RFC 6749 §5.1 successful response."""
+    """RFC 6749 §5.1 successful response (its tokens never in ``repr``)."""
 
-    access_token: str
+    access_token: str = field(repr=False)
     expires_in: int
     scope: str
-    refresh_token: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
     token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type
 
     def body(self) -> dict[str, object]:
