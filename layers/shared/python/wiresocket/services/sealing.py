@@ -48,9 +48,9 @@ def _b64url_uint(value: int) -> str:
 
 
 def seal(private_der: bytes, tenant_id: str, kid: str, wrapper: KeyWrapper) -> EncryptedPrivateKey:
+    """Encrypt a DER PKCS#8 private key under a fresh data key bound to ``{tenantId, kid}``."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    """Encrypt a DER PKCS#8 private key under a fresh data key bound to ``{tenantId, kid}``."""
     data_key = wrapper.generate_data_key(encryption_context(tenant_id, kid))
     nonce = os.urandom(12)
     ciphertext = AESGCM(data_key.plaintext).encrypt(nonce, private_der, aad(tenant_id, kid))
@@ -63,12 +63,12 @@ def seal(private_der: bytes, tenant_id: str, kid: str, wrapper: KeyWrapper) -> E
 
 
 def unseal(key: SigningKey, wrapper: KeyWrapper) -> rsa.RSAPrivateKey:
+    """Decrypt and load ``key``'s private key. Raises ``IntegrityError`` on any binding mismatch."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    """Decrypt and load ``key``'s private key. Raises ``IntegrityError`` on any binding mismatch."""
     if key.sealed is None:
         raise KeyUnavailable(f"key {key.kid} holds no private material (state {key.state})")
     data_key = wrapper.unwrap(key.sealed.wrapped_data_key, encryption_context(key.tenant_id, key.kid))
@@ -91,10 +91,10 @@ def unseal(key: SigningKey, wrapper: KeyWrapper) -> rsa.RSAPrivateKey:
 
 
 def generate_signing_key(tenant_id: str, kid: str, state: KeyState, now: int, wrapper: KeyWrapper) -> SigningKey:
+    """A fresh RSA-2048 key for ``tenant_id``, sealed; the plaintext never leaves this function."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    """A fresh RSA-2048 key for ``tenant_id``, sealed; the plaintext never leaves this function."""
     private = rsa.generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=RSA_BITS)
     der = private.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
