@@ -252,3 +252,19 @@ def test_a_batch_read_error_or_a_malformed_entry_fails_closed(aws: Aws, world: O
     # And the two reads must come from two tables
     with pytest.raises(ValueError, match="different tables"):
         DynamoClientLookup(aws.dynamodb, aws.resources.directory_table, aws.resources.directory_table)
+
+
+def test_an_item_whose_kind_is_malformed_fails_closed_in_both_readers(aws: Aws, world: OAuthWorld) -> None:
+    # Given the demo app's client_id entry with a kind that is not a string
+    aws.dynamodb.update_item(
+        TableName=aws.resources.directory_table,
+        Key={"pk": {"S": f"CLIENT#{world.app.client_id}"}, "sk": {"S": "CLIENT"}},
+        UpdateExpression="SET #k = :k",
+        ExpressionAttributeNames={"#k": "kind"},
+        ExpressionAttributeValues={":k": {"M": {"not": {"S": "a kind"}}}},
+    )
+    # When / Then the single read and the batch read both answer 503, never a 500 or a missing client
+    with pytest.raises(DependencyUnavailable):
+        reader(aws).client(world.app.client_id)
+    with pytest.raises(DependencyUnavailable):
+        lookup(aws).client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))

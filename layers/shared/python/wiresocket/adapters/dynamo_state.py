@@ -168,10 +168,7 @@ class DynamoStateReader:
             ).get("Item")
         except Exception as exc:  # botocore's ClientError/BotoCoreError and anything below them
             raise DependencyUnavailable("directory unavailable") from exc
-        if found is None:
-            return None
-        item = _Item(found)
-        return item if item.opt("kind") == kind else None
+        return _of_kind(found, kind)
 
     def _tenant_partition(self, tenant_id: str) -> Iterator[_Item]:
         """Every item of the tenant's partition from ``KEY#…`` through ``TENANT`` (one strongly consistent
@@ -246,6 +243,17 @@ def _convert(convert: Callable[[_Item], _T], item: _Item | None) -> _T | None:
         raise DependencyUnavailable("directory item malformed") from exc
 
 
+def _of_kind(raw: Mapping[str, Any] | None, kind: str) -> _Item | None:
+    """``raw`` if it is an item of ``kind``, else ``None``; a malformed ``kind`` fails closed."""
+    if raw is None:
+        return None
+    item = _Item(raw)
+    try:
+        return item if item.opt("kind") == kind else None
+    except (ValueError, TypeError) as exc:
+        raise DependencyUnavailable("directory item malformed") from exc
+
+
 def _client_key(client_id: str) -> tuple[str, str]:
     return f"CLIENT#{client_id}", "CLIENT"
 
@@ -301,8 +309,8 @@ class DynamoClientLookup:
                 break
         else:
             raise DependencyUnavailable("directory or rate-limit counters unavailable (keys left unprocessed)")
-        entries = [_Item(raw) for raw in found.get(self._directory, ())]
-        entry = next((item for item in entries if item.opt("kind") == "client_ref"), None)
+        entries = found.get(self._directory, ())
+        entry = _of_kind(entries[0] if entries else None, "client_ref")  # one key asked, at most one item
         counters = found.get(self._counters, ())
         try:
             count = stored_count(counters[0] if counters else None)
