@@ -57,6 +57,17 @@ def signing_key(wrapper: FakeKeyWrapper) -> SigningKey:
     return generate_signing_key(TENANT, "kid-1", KeyState.ACTIVE, 1_800_000_000, wrapper)
 
 
+def gated_pepper() -> tuple[GatedWrapper, bytes, SecretPepper]:
+    """A pepper created in a fresh directory, and a pepper service over it whose KMS unwraps wait for the gate
+    (closed, no unwrap counted yet): the KMS, the pepper's value and the service."""
+    store, wrapper = MemoryStore(), GatedWrapper()
+    wrapper.gate.set()
+    expected = SecretPepper(store, wrapper).ensure()
+    wrapper.gate.clear()
+    wrapper.unwraps = 0
+    return wrapper, expected, SecretPepper(store, wrapper)
+
+
 def test_a_prefetched_signing_key_is_unwrapped_once_and_the_foreground_waits_for_it() -> None:
     # Given a cache whose KMS holds every unwrap until released
     wrapper = GatedWrapper()
@@ -115,12 +126,7 @@ def test_prefetching_a_cached_or_unsealed_key_starts_nothing() -> None:
 
 def test_the_pepper_prefetch_loads_it_once_and_key_waits_for_that_load() -> None:
     # Given a pepper created in the directory, and a KMS that holds the unwrap
-    store, wrapper = MemoryStore(), GatedWrapper()
-    wrapper.gate.set()
-    expected = SecretPepper(store, wrapper).ensure()
-    wrapper.gate.clear()
-    wrapper.unwraps = 0
-    pepper = SecretPepper(store, wrapper)
+    wrapper, expected, pepper = gated_pepper()
     # When it is prefetched, prefetched again, and asked for while the unwrap is in flight
     pepper.prefetch()
     pepper.prefetch()
@@ -187,12 +193,7 @@ def test_a_request_waiting_for_a_failing_key_prefetch_gets_its_error_without_a_s
 
 
 def test_a_request_waiting_for_a_failing_pepper_prefetch_gets_its_error_and_the_next_loads_again() -> None:
-    store, wrapper = MemoryStore(), GatedWrapper()
-    wrapper.gate.set()
-    expected = SecretPepper(store, wrapper).ensure()
-    wrapper.gate.clear()
-    wrapper.unwraps = 0
-    pepper = SecretPepper(store, wrapper)
+    wrapper, expected, pepper = gated_pepper()
     wrapper.fail = True
     pepper.prefetch()
     assert wrapper.started.wait(5)
@@ -209,11 +210,7 @@ def test_a_pepper_load_stuck_in_flight_is_a_503_not_a_hang(monkeypatch: pytest.M
     from wiresocket.services import pepper as pepper_module
 
     monkeypatch.setattr(pepper_module, "PREFETCH_WAIT_SECONDS", 0.2)
-    store, wrapper = MemoryStore(), GatedWrapper()
-    wrapper.gate.set()
-    SecretPepper(store, wrapper).ensure()
-    wrapper.gate.clear()
-    pepper = SecretPepper(store, wrapper)
+    wrapper, _, pepper = gated_pepper()
     pepper.prefetch()
     assert wrapper.started.wait(5)
     # When a request needs the pepper / Then it fails closed as unavailable after the bounded wait
