@@ -44,20 +44,27 @@ def text_of(update: bytes) -> str:
     return str(doc.get("text", type=pycrdt.Text))
 
 
+def write(service: DocumentService, ref: DocumentRef, edits: int, size: int) -> str:
+    """``edits`` updates of ``size`` random letters each, appended to the text one after the other through
+    ``service``; the whole text written."""
+    writer: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = writer.get("text", type=pycrdt.Text)
+    for i in range(edits):
+        before = writer.get_state()
+        text.insert(len(text), noise(size, i))
+        assert service.apply(ref, writer.get_update(before))
+    return str(text)
+
+
 def test_large_documents_are_stored_in_chunks_that_each_fit_one_message(aws: Aws) -> None:
     # Given the regional tables, and a document service compacting after every 4 updates
     create_regional_resources(lambda region: boto3.client("dynamodb", region_name=region))
     store = DynamoDocumentStore(lambda region: boto3.client("dynamodb", region_name=region), TABLE)
     service = DocumentService(store, FakeClock(), compact_after=4, ttl_seconds=86400)
     ref = DocumentRef(LICENSE_REGION, "t", "a", "big")
-    writer: pycrdt.Doc[Any] = pycrdt.Doc()
-    text = writer.get("text", type=pycrdt.Text)
 
     # When ~360 KB are written in 30 KB edits (two compactions or more)
-    for i in range(12):
-        before = writer.get_state()
-        text.insert(len(text), noise(30_000, i))
-        assert service.apply(ref, writer.get_update(before))
+    text = write(service, ref, edits=12, size=30_000)
     service.compact(ref)
 
     # Then the head names the chunk count, every stored piece fits one message
@@ -69,7 +76,7 @@ def test_large_documents_are_stored_in_chunks_that_each_fit_one_message(aws: Aws
     # And only the current version's chunks are read back, in order, giving the whole document
     loaded = store.load(ref)
     assert len(loaded.chunks) == chunk_count and loaded.updates == ()
-    assert text_of(service.state(ref)) == str(text)
+    assert text_of(service.state(ref)) == text
     # And the chunks of older versions are gone after a later compaction (at most one old version lingers)
     versions = {i["sk"]["S"].split("#")[1] for i in stored if i["sk"]["S"].startswith("snapshot#")}
     assert len(versions) <= 2
@@ -113,12 +120,7 @@ def test_a_cancelled_compaction_is_a_lost_race_only_when_dynamodb_says_so(aws: A
     store = DynamoDocumentStore(lambda region: client, TABLE)
     service = DocumentService(store, FakeClock(), compact_after=1000, ttl_seconds=86400)
     ref = DocumentRef(LICENSE_REGION, "t", "a", "cancelled")
-    writer: pycrdt.Doc[Any] = pycrdt.Doc()
-    text = writer.get("text", type=pycrdt.Text)
-    for i in range(4):
-        before = writer.get_state()
-        text.insert(len(text), noise(60_000, i))
-        assert service.apply(ref, writer.get_update(before))
+    write(service, ref, edits=4, size=60_000)
 
     def cancelled(*codes: str) -> Any:
         def raise_it(**kwargs: Any) -> Any:
