@@ -32,18 +32,21 @@ def world(aws: Aws) -> OAuthWorld:
     return world
 
 
+def tamper(aws: Aws, pk: str, sk: str, name: str, value: dict[str, Any] | None) -> None:
+    """Set the attribute ``name`` of a directory item to ``value`` (raw DynamoDB form), or remove it (``None``)."""
+    update: dict[str, Any] = {"UpdateExpression": "REMOVE #a", "ExpressionAttributeNames": {"#a": name}}
+    if value is not None:
+        update = {**update, "UpdateExpression": "SET #a = :v", "ExpressionAttributeValues": {":v": value}}
+    aws.dynamodb.update_item(TableName=aws.resources.directory_table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, **update)
+
+
 def reader(aws: Aws) -> DynamoStateReader:
     return DynamoStateReader(boto3.client("dynamodb", region_name=REGION), aws.resources.directory_table)
 
 
 def test_a_malformed_item_is_a_dependency_failure_never_a_half_read(aws: Aws, world: OAuthWorld) -> None:
     # Given the demo app's item with its status attribute removed
-    aws.dynamodb.update_item(
-        TableName=aws.resources.directory_table,
-        Key={"pk": {"S": f"TENANT#{world.demo_tenant}"}, "sk": {"S": f"APP#{world.app.app_id}"}},
-        UpdateExpression="REMOVE #s",
-        ExpressionAttributeNames={"#s": "status"},
-    )
+    tamper(aws, f"TENANT#{world.demo_tenant}", f"APP#{world.app.app_id}", "status", None)
     # When / Then reading it fails closed
     with pytest.raises(DependencyUnavailable):
         reader(aws).app(world.demo_tenant, world.app.app_id)
@@ -51,13 +54,7 @@ def test_a_malformed_item_is_a_dependency_failure_never_a_half_read(aws: Aws, wo
 
 def test_a_tenant_item_with_an_unknown_status_fails_closed(aws: Aws, world: OAuthWorld) -> None:
     # Given the tenant item carries a status the domain does not know
-    aws.dynamodb.update_item(
-        TableName=aws.resources.directory_table,
-        Key={"pk": {"S": f"TENANT#{world.demo_tenant}"}, "sk": {"S": "TENANT"}},
-        UpdateExpression="SET #s = :s",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": "sort-of-active"}},
-    )
+    tamper(aws, f"TENANT#{world.demo_tenant}", "TENANT", "status", {"S": "sort-of-active"})
     # When / Then
     with pytest.raises(DependencyUnavailable):
         reader(aws).tenant_with_keys(world.demo_tenant)
@@ -242,11 +239,7 @@ def test_a_batch_read_error_or_a_malformed_entry_fails_closed(aws: Aws, world: O
     with pytest.raises(DependencyUnavailable):
         broken.client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))
     # And a registry entry without its kind of client
-    aws.dynamodb.update_item(
-        TableName=aws.resources.directory_table,
-        Key={"pk": {"S": f"CLIENT#{world.app.client_id}"}, "sk": {"S": "CLIENT"}},
-        UpdateExpression="REMOVE client_kind",
-    )
+    tamper(aws, f"CLIENT#{world.app.client_id}", "CLIENT", "client_kind", None)
     with pytest.raises(DependencyUnavailable):
         lookup(aws).client_and_count(world.app.client_id, lockout_of(aws, world.app.client_id))
     # And the two reads must come from two tables
@@ -256,13 +249,7 @@ def test_a_batch_read_error_or_a_malformed_entry_fails_closed(aws: Aws, world: O
 
 def test_an_item_whose_kind_is_malformed_fails_closed_in_both_readers(aws: Aws, world: OAuthWorld) -> None:
     # Given the demo app's client_id entry with a kind that is not a string
-    aws.dynamodb.update_item(
-        TableName=aws.resources.directory_table,
-        Key={"pk": {"S": f"CLIENT#{world.app.client_id}"}, "sk": {"S": "CLIENT"}},
-        UpdateExpression="SET #k = :k",
-        ExpressionAttributeNames={"#k": "kind"},
-        ExpressionAttributeValues={":k": {"M": {"not": {"S": "a kind"}}}},
-    )
+    tamper(aws, f"CLIENT#{world.app.client_id}", "CLIENT", "kind", {"M": {"not": {"S": "a kind"}}})
     # When / Then the single read and the batch read both answer 503, never a 500 or a missing client
     with pytest.raises(DependencyUnavailable):
         reader(aws).client(world.app.client_id)
