@@ -95,6 +95,32 @@ DATA_PLANE_REGIONAL_ENV: tuple[str, ...] = (
 region, ``wiresocket local --second-ws-port``)."""
 
 
+class DataPlaneRegion:
+    """What every data-plane function's settings share (``region`` and ``data_region`` are their fields).
+
+    A plain class, not a dataclass: mixed into theirs, it adds no dataclass to those functions' cold starts."""
+
+    region: str
+    data_region: str
+
+    @property
+    def websocket_region(self) -> str:
+        """The AWS region of this stack's WebSocket API."""
+        return self.data_region or self.region
+
+    @staticmethod
+    def check_state_cache(seconds: int) -> None:
+        """The security-state cache may last 0-60 s (SPEC §7: a few seconds by default)."""
+        if not 0 <= seconds <= 60:
+            raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+
+    @staticmethod
+    def check_public_url(url: str) -> None:
+        """An empty public URL, or a ``ws://``/``wss://`` one."""
+        if url and not url.startswith(("wss://", "ws://")):
+            raise SettingsError(f"{names.ENV_WS_PUBLIC_URL} must be a ws:// or wss:// URL")
+
+
 def data_plane_region_key(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The current values of ``DATA_PLANE_REGIONAL_ENV``: the data-plane wiring caches per distinct value."""
     env = os.environ if environ is None else environ

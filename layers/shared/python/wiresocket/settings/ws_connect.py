@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wiresocket import names
-from wiresocket.settings.base import BaseSettings, SettingsError, env_field
+from wiresocket.settings.base import BaseSettings, DataPlaneRegion, SettingsError, env_field
 
 WS_CONNECT_PER_IP_DEFAULT = 60
 """SPEC §7: WebSocket connects per source IP per minute."""
@@ -14,7 +14,7 @@ WS_CONNECT_PER_IP_MAX = 1_000_000
 
 
 @dataclass(frozen=True)
-class WsConnectSettings(BaseSettings):
+class WsConnectSettings(BaseSettings, DataPlaneRegion):
     """The ``ws_connect`` function: the ``$connect`` authorizer and the ``$connect``/``$disconnect`` handlers
     (SPEC §8). It reads the directory (cached for at most ``state_cache_seconds``) and writes the connection
     registry of each app's license region."""
@@ -32,18 +32,11 @@ class WsConnectSettings(BaseSettings):
     ws_connect_per_ip_limit: int = env_field(names.ENV_WS_CONNECT_PER_IP_LIMIT, WS_CONNECT_PER_IP_DEFAULT)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.state_cache_seconds <= 60:
-            raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+        self.check_state_cache(self.state_cache_seconds)
         if not 1 <= self.ws_connect_per_ip_limit <= WS_CONNECT_PER_IP_MAX:
             raise SettingsError(f"{names.ENV_WS_CONNECT_PER_IP_LIMIT} must be 1-{WS_CONNECT_PER_IP_MAX}")
         if not 60 <= self.connection_max_seconds <= 2 * 3600:
             raise SettingsError(f"{names.ENV_CONNECTION_MAX_SECONDS} must be 60-7200 seconds")
         if not 1 <= self.pin_grace_seconds <= 10:
             raise SettingsError(f"{names.ENV_PIN_GRACE_SECONDS} must be 1-10 seconds")
-        if self.ws_public_url and not self.ws_public_url.startswith(("wss://", "ws://")):
-            raise SettingsError(f"{names.ENV_WS_PUBLIC_URL} must be a ws:// or wss:// URL")
-
-    @property
-    def websocket_region(self) -> str:
-        """The AWS region of this stack's WebSocket API."""
-        return self.data_region or self.region
+        self.check_public_url(self.ws_public_url)

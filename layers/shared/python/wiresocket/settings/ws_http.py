@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wiresocket import names
-from wiresocket.settings.base import BaseSettings, SettingsError, env_field
+from wiresocket.settings.base import BaseSettings, DataPlaneRegion, SettingsError, env_field
 
 
 @dataclass(frozen=True)
-class WsHttpSettings(BaseSettings):
+class WsHttpSettings(BaseSettings, DataPlaneRegion):
     """The ``ws_http`` function (issue 6): ``GET /discovery``, ``/usage``, ``/health`` and ``/`` on the data-plane
     host. It verifies tokens like the ``$connect`` authorizer (directory, security state read fresh), reads
     document pins and usage counters in each app's license region, and counts its rate limits there."""
@@ -23,14 +23,7 @@ class WsHttpSettings(BaseSettings):
     health_cache_seconds: int = env_field(names.ENV_HEALTH_CACHE_SECONDS, 2)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.state_cache_seconds <= 60:
-            raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+        self.check_state_cache(self.state_cache_seconds)
         if not 1 <= self.health_cache_seconds <= 60:
             raise SettingsError(f"{names.ENV_HEALTH_CACHE_SECONDS} must be 1-60 seconds")
-        if self.ws_public_url and not self.ws_public_url.startswith(("wss://", "ws://")):
-            raise SettingsError(f"{names.ENV_WS_PUBLIC_URL} must be a ws:// or wss:// URL")
-
-    @property
-    def websocket_region(self) -> str:
-        """The AWS region of this stack's WebSocket API."""
-        return self.data_region or self.region
+        self.check_public_url(self.ws_public_url)

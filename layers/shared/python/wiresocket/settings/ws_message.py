@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wiresocket import names
-from wiresocket.settings.base import BaseSettings, SettingsError, env_field
+from wiresocket.settings.base import BaseSettings, DataPlaneRegion, SettingsError, env_field
 
 
 @dataclass(frozen=True)
-class WsMessageSettings(BaseSettings):
+class WsMessageSettings(BaseSettings, DataPlaneRegion):
     """The ``ws_message`` function (``$default``, issue 6): y-websocket sync and awareness relay. It reads the
     directory's security state (cached for at most ``state_cache_seconds``), the connection registry, and the
     document state and usage counters of each app's license region."""
@@ -24,14 +24,8 @@ class WsMessageSettings(BaseSettings):
     document_ttl_seconds: int = env_field(names.ENV_DOCUMENT_TTL_SECONDS, 7 * 24 * 3600)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.state_cache_seconds <= 60:
-            raise SettingsError(f"{names.ENV_STATE_CACHE_SECONDS} must be 0-60 seconds")
+        self.check_state_cache(self.state_cache_seconds)
         if not 1 <= self.document_compact_after <= 1000:
             raise SettingsError(f"{names.ENV_DOCUMENT_COMPACT_AFTER} must be 1-1000")
         if not 3600 <= self.document_ttl_seconds <= 365 * 24 * 3600:
             raise SettingsError(f"{names.ENV_DOCUMENT_TTL_SECONDS} must be 3600 s to 365 days")
-
-    @property
-    def websocket_region(self) -> str:
-        """The AWS region of this stack's WebSocket API."""
-        return self.data_region or self.region
